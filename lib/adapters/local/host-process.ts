@@ -1,0 +1,51 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import path from 'node:path';
+
+const PASSED_THROUGH = /^(?:PATH|HOME|TMPDIR|LANG|LC_ALL|TZ|NODE_EXTRA_CA_CERTS|HTTPS?_PROXY|NO_PROXY|https?_proxy|no_proxy|npm_config_registry|npm_config_cache)$/;
+
+/**
+ * Environment of a user build or function: only what a process needs to run, never the
+ * platform's own settings or credentials. `node` resolves to the platform's Node.js.
+ */
+export function childEnvironment(extra: Record<string, string> = {}): Record<string, string> {
+  const base = Object.fromEntries(Object.entries(process.env).filter((entry): entry is [string, string] => PASSED_THROUGH.test(entry[0]) && entry[1] !== undefined));
+  base.PATH = [path.dirname(process.execPath), base.PATH ?? '/usr/local/bin:/usr/bin:/bin'].join(path.delimiter);
+  return { ...base, ...extra };
+}
+
+/** The platform's Node.js stands in for `node` so user code runs on the same major version. */
+export function resolveCommand(command: readonly string[]): [string, string[]] {
+  const [program = '', ...args] = command;
+  return [program === 'node' ? process.execPath : program, args];
+}
+
+/** Starts a process in its own process group, appending its output to a log file. */
+export function spawnLogged(command: readonly string[], options: { cwd: string; env: Record<string, string>; logFile: string }): ChildProcess {
+  const [program, args] = resolveCommand(command);
+  const log = createWriteStream(options.logFile, { flags: 'a' });
+  const child = spawn(program, args, { cwd: options.cwd, env: options.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout?.pipe(log, { end: false });
+  child.stderr?.pipe(log, { end: false });
+  child.on('close', () => log.end());
+  child.on('error', (error) => log.write(`failed to start ${program}: ${error.message}\n`));
+  return child;
+}
+
+/** Signals the whole process group, so npm and its children stop too. */
+export function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    child.kill(signal);
+  }
+}
+
+export function waitForExit(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  return new Promise((resolve) => {
+    child.once('error', () => resolve({ code: null, signal: null }));
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+}

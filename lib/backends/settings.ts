@@ -1,0 +1,20 @@
+import path from 'node:path';
+import type { Config } from '../config/schema.ts';
+import type { PipelineSettings } from '../pipeline/deps.ts';
+import type { UnpackLimits } from '../source/unpack.ts';
+
+export function unpackLimits(config: Config): UnpackLimits {
+  return { maxBytes: config.KL_MAX_UNPACKED_BYTES, maxFiles: config.KL_MAX_SOURCE_FILES, maxDepth: config.KL_MAX_SOURCE_DEPTH };
+}
+
+export function pipelineSettings(config: Config): PipelineSettings {
+  return {
+    events: { prefix: config.KL_EVENT_TYPE_PREFIX, source: config.KL_EVENT_SOURCE },
+    sourceKeyTemplate: config.KL_SOURCE_KEY_TEMPLATE,
+    maxSourceBytes: config.KL_MAX_SOURCE_BYTES,
+    unpackLimits: unpackLimits(config),
+    buildTimeoutSeconds: config.KL_BUILD_TIMEOUT_SECONDS,
+    baseImages: () => ({ build: config.KL_NODE_BUILD_IMAGE, runtime: config.KL_NODE_RUNTIME_IMAGE }),
+    scratchDir: path.join(config.KL_DATA_DIR, 'scratch'),
+  };
+}

@@ -1,0 +1,115 @@
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+
+/** Default data directory: one per user, so the CLI and the platform agree from any working directory. */
+function defaultDataDir(): string {
+  const base = process.env.XDG_DATA_HOME || path.join(os.homedir(), '.local', 'share');
+  return path.join(base, 'knative-lambda');
+}
+
+const booleanString = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((value) => value === 'true' || value === '1' || value === 'yes');
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+
+/** A dotted lowercase prefix such as `network.notifi.lambda`. */
+const eventTypePrefix = z
+  .string()
+  .regex(/^[a-z0-9]+(?:[.-][a-z0-9]+)*$/, 'must be dot-separated lowercase words, e.g. network.notifi.lambda');
+
+const sourceKeyTemplate = z
+  .string()
+  .min(1)
+  .refine((t) => t.includes('{third_party_id}'), 'must contain {third_party_id} so tenants never share keys')
+  .refine((t) => t.includes('{parser_id}'), 'must contain {parser_id}')
+  .refine((t) => !t.startsWith('/') && !t.split('/').includes('..'), 'must be a relative key without ".." segments')
+  .refine(
+    (t) => [...t.matchAll(/\{([^}]*)\}/g)].every((m) => ['third_party_id', 'parser_id', 'content_hash'].includes(m[1] ?? '')),
+    'only {third_party_id}, {parser_id} and {content_hash} are known placeholders',
+  );
+
+/**
+ * Every environment variable the project reads. The description and default of each
+ * entry are the documentation: docs/CONFIGURATION.md is generated from this object.
+ */
+export const configSchema = z.object({
+  KL_BACKEND: z
+    .enum(['auto', 'embedded', 'kubernetes'])
+    .default('auto')
+    .describe('Backend the builder uses. `auto` picks `kubernetes` inside a cluster (KUBERNETES_SERVICE_HOST set) and `embedded` elsewhere.'),
+  KL_EVENT_TYPE_PREFIX: eventTypePrefix
+    .default('network.notifi.lambda')
+    .describe('Prefix of every CloudEvent type consumed and emitted (`<prefix>.build.start`, ...). The default keeps wire compatibility with the replaced system.'),
+  KL_EVENT_SOURCE: z
+    .string()
+    .min(1)
+    .default('/knative-lambda/builder')
+    .describe('`source` attribute of the CloudEvents the platform emits.'),
+  KL_DATA_DIR: z
+    .string()
+    .min(1)
+    .default(defaultDataDir())
+    .transform((dir) => path.resolve(dir))
+    .describe('Directory of the embedded platform: local source store, builds, running functions, logs. Defaults to `$XDG_DATA_HOME/knative-lambda` (or `~/.local/share/knative-lambda`).'),
+  KL_STORE: z
+    .enum(['filesystem', 's3'])
+    .default('filesystem')
+    .describe('Source store adapter: `filesystem` (under KL_DATA_DIR/store) or `s3` (AWS S3 or an S3-compatible server such as MinIO).'),
+  KL_STORE_BUCKET: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name')
+    .default('knative-lambda')
+    .describe('Bucket holding sources and build contexts. With the filesystem store it is a directory under KL_DATA_DIR/store.'),
+  KL_S3_REGION: z.string().min(1).default('us-east-1').describe('Region of the S3 store.'),
+  KL_S3_ENDPOINT: z
+    .url()
+    .optional()
+    .describe('Endpoint of an S3-compatible server (for MinIO, e.g. http://127.0.0.1:9000). Unset for AWS S3. Credentials come from the standard AWS_* variables.'),
+  KL_S3_FORCE_PATH_STYLE: booleanString
+    .optional()
+    .describe('Path-style addressing (`http://host/bucket/key`). Defaults to true when KL_S3_ENDPOINT is set, false otherwise.'),
+  KL_SOURCE_KEY_TEMPLATE: sourceKeyTemplate
+    .default('sources/{third_party_id}/{parser_id}/{content_hash}')
+    .describe('Key of a function source in the store when `build.start` names none. Placeholders: {third_party_id} (required), {parser_id} (required), {content_hash}. Set it to serve an existing bucket layout.'),
+  KL_MAX_SOURCE_BYTES: positiveInt.default(50 * 1024 * 1024).describe('Largest source object accepted, as stored (compressed), in bytes.'),
+  KL_MAX_UNPACKED_BYTES: positiveInt.default(200 * 1024 * 1024).describe('Largest total size of an unpacked source archive, in bytes.'),
+  KL_MAX_SOURCE_FILES: positiveInt.default(10_000).describe('Most entries a source archive may hold.'),
+  KL_MAX_SOURCE_DEPTH: positiveInt.default(24).describe('Deepest directory nesting a source archive may hold.'),
+  KL_NODE_BUILD_IMAGE: z
+    .string()
+    .min(1)
+    .default('docker.io/library/node:24.9.0-bookworm-slim')
+    .describe('Base image of the build stage of Node.js function images (pinned tag).'),
+  KL_NODE_RUNTIME_IMAGE: z
+    .string()
+    .min(1)
+    .default('docker.io/library/node:24.9.0-bookworm-slim')
+    .describe('Base image of the runtime stage of Node.js function images (pinned tag); the function runs as its non-root `node` user.'),
+  KL_BUILD_TIMEOUT_SECONDS: positiveInt.default(600).describe('Deadline of one build; past it the build ends with `build.timeout`.'),
+  KL_BUILD_CONCURRENCY: positiveInt.default(2).describe('Builds the embedded platform runs at the same time; further builds wait their turn.'),
+  KL_PLATFORM_HOST: z.string().min(1).default('127.0.0.1').describe('Address the embedded platform listens on.'),
+  KL_PLATFORM_PORT: port.default(8080).describe('Port of the embedded platform: broker ingress, function router and API.'),
+  KL_PLATFORM_URL: z
+    .url()
+    .optional()
+    .describe('URL the CLI talks to. Defaults to http://KL_PLATFORM_HOST:KL_PLATFORM_PORT.'),
+  KL_FUNCTION_IDLE_SECONDS: positiveInt.default(300).describe('A local function with no request for this long is stopped (scale to zero) and started again on the next request.'),
+  KL_FUNCTION_START_TIMEOUT_SECONDS: positiveInt.default(30).describe('How long a local function may take to answer its readiness probe after starting.'),
+  KL_FUNCTION_MAX_RESTARTS: positiveInt.default(5).describe('Crashes within a minute after which a local function is marked failed instead of restarted.'),
+  KL_BROKER_RETRIES: z.coerce.number().int().min(0).max(20).default(5).describe('Embedded broker: redeliveries of an event answered with 5xx, 404, 408, 409, 429 or a network error.'),
+  KL_BROKER_BACKOFF_MS: positiveInt.default(200).describe('Embedded broker: first retry delay; doubles on each retry.'),
+  KL_LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+    .default('info')
+    .describe('Level of the JSON logs.'),
+  KL_TENANT: z
+    .string()
+    .min(1)
+    .default('local')
+    .describe('CLI: `third_party_id` used when `--tenant` is not given.'),
+});
+
+export type Config = z.infer<typeof configSchema>;

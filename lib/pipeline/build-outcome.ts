@@ -1,0 +1,81 @@
+import type { Correlation } from '../events/envelope.ts';
+import { outgoingEvent } from '../events/outgoing.ts';
+import { EventKind, type EmittedKind } from '../events/types.ts';
+import { Annotations } from '../naming.ts';
+import type { BuildRecord } from '../ports/build-executor.ts';
+import type { ServiceRecord, ServiceSpec } from '../ports/deployer.ts';
+import type { ErrorCategory } from '../errors.ts';
+import type { PipelineDeps } from './deps.ts';
+
+export interface Announcement {
+  kind: EmittedKind;
+  data: { correlation_id: string; function_name: string } & Record<string, unknown>;
+  correlation: Correlation;
+}
+
+export interface BuildOutcome {
+  deploy?: ServiceSpec;
+  announce?: Announcement;
+}
+
+const FAILURE_CATEGORY: Record<string, ErrorCategory> = {
+  BuildFailed: 'permanent',
+  Cancelled: 'permanent',
+  DeadlineExceeded: 'transient',
+  ExecutorError: 'transient',
+};
+
+function durationSeconds(build: BuildRecord): number | undefined {
+  const { startTime, completionTime } = build.status;
+  if (!startTime || !completionTime) return undefined;
+  return Math.max(0, (Date.parse(completionTime) - Date.parse(startTime)) / 1000);
+}
+
+/**
+ * Pure and level-triggered: from a build's current state (and the service's), what to
+ * deploy and what to announce. A build already announced yields nothing, so replays are harmless.
+ */
+export function decideBuildOutcome(build: BuildRecord, service: ServiceRecord | undefined): BuildOutcome {
+  const { status } = build;
+  if (status.announced || (status.phase !== 'Succeeded' && status.phase !== 'Failed')) return {};
+  const desired = JSON.parse(build.annotations[Annotations.ServiceSpec] ?? 'null') as Omit<ServiceSpec, 'image'> | null;
+  if (!desired) return {};
+  const base = {
+    third_party_id: desired.identity.thirdPartyId,
+    parser_id: desired.identity.parserId,
+    correlation_id: desired.correlation.correlationId,
+    function_name: desired.name,
+    build_id: build.name,
+  };
+  const correlation = desired.correlation;
+
+  if (status.phase === 'Succeeded' && status.image) {
+    const superseded = service !== undefined && service.spec.buildName !== build.name && service.spec.requestedAt > desired.requestedAt;
+    const data = { ...base, content_digest: build.spec.contentDigest, image: status.image, cache_hit: false, superseded, duration_seconds: durationSeconds(build) };
+    return {
+      deploy: superseded ? undefined : { ...desired, image: status.image },
+      announce: { kind: EventKind.BuildComplete, data, correlation },
+    };
+  }
+  if (status.reason === 'DeadlineExceeded') {
+    return { announce: { kind: EventKind.BuildTimeout, data: { ...base, timeout_seconds: build.spec.timeoutSeconds, log_tail: status.logTail ?? '' }, correlation } };
+  }
+  const reason = status.reason ?? 'BuildFailed';
+  const data = { ...base, reason, message: status.message ?? 'The build failed', error_category: FAILURE_CATEGORY[reason] ?? 'unknown', log_tail: status.logTail ?? '' };
+  return { announce: { kind: EventKind.BuildFailed, data, correlation } };
+}
+
+/** The job-watcher's step for builds: read, decide, deploy, announce, remember the announcement. */
+export async function reconcileBuild(deps: PipelineDeps, name: string): Promise<void> {
+  const build = await deps.executor.get(name);
+  if (!build) return;
+  const service = await deps.deployer.get(build.spec.functionName);
+  const outcome = decideBuildOutcome(build, service);
+  if (outcome.deploy) await deps.deployer.apply(outcome.deploy);
+  if (outcome.announce) {
+    const { kind, data, correlation } = outcome.announce;
+    await deps.sink.emit(outgoingEvent(deps.settings.events, kind, data, correlation));
+    await deps.executor.markAnnounced(name);
+    deps.log.info({ build: name, function: build.spec.functionName, event: kind }, 'build outcome announced');
+  }
+}

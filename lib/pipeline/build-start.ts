@@ -1,0 +1,152 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { createBuildContext } from '../context/build-context.ts';
+import type { EventEnvelope } from '../events/envelope.ts';
+import type { Command } from '../events/incoming.ts';
+import { outgoingEvent } from '../events/outgoing.ts';
+import type { BuildStartData } from '../events/payloads.ts';
+import { EventKind } from '../events/types.ts';
+import { Annotations, buildName, functionName, Labels, labelValue, MANAGED_BY, type FunctionIdentity } from '../naming.ts';
+import type { BuildRecord, BuildRequest } from '../ports/build-executor.ts';
+import type { ServiceRecord, ServiceSpec } from '../ports/deployer.ts';
+import { selectRuntime } from '../runtimes/registry.ts';
+import type { FunctionManifest, Runtime } from '../runtimes/runtime.ts';
+import { contextKey, sourceKey } from '../source/keys.ts';
+import { materializeSource, verifyContentHash } from '../source/load.ts';
+import type { PipelineDeps } from './deps.ts';
+import { desiredService, revisionOf } from './service-spec.ts';
+
+type BuildStartCommand = Extract<Command, { kind: typeof EventKind.BuildStart }>;
+
+export type BuildStartDecision =
+  | { action: 'reply-ready'; service: ServiceRecord }
+  | { action: 'redeploy'; spec: ServiceSpec }
+  | { action: 'build'; replaceFailed: boolean }
+  | { action: 'in-progress' };
+
+/**
+ * Pure: whether this source must be built. Unchanged source that is deployed is not built
+ * again (if only its configuration changed, the image it has is redeployed); a source built
+ * before is deployed from that build; a build in progress is left alone; a failed one is retried.
+ */
+export function decideBuildStart(desired: Omit<ServiceSpec, 'image'>, service: ServiceRecord | undefined, build: BuildRecord | undefined): BuildStartDecision {
+  if (service && service.spec.contentDigest === desired.contentDigest && service.status.phase !== 'Failed') {
+    const spec: ServiceSpec = { ...desired, image: service.spec.image, buildName: service.spec.buildName };
+    if (revisionOf(spec) === service.revision && service.status.phase === 'Ready') return { action: 'reply-ready', service };
+    return { action: 'redeploy', spec };
+  }
+  if (!build) return { action: 'build', replaceFailed: false };
+  if (build.status.phase === 'Succeeded' && build.status.image) return { action: 'redeploy', spec: { ...desired, image: build.status.image } };
+  if (build.status.phase === 'Failed' && build.status.announced) return { action: 'build', replaceFailed: true };
+  return { action: 'in-progress' };
+}
+
+function manifestFor(runtime: Runtime, data: BuildStartData, singleFile: string | undefined): FunctionManifest {
+  const handler = data.handler;
+  if (handler === undefined) return { runtime: runtime.name, handlerFile: singleFile?.replace(/\.[^.]+$/, '') };
+  const dot = handler.lastIndexOf('.');
+  if (dot < 0) return { runtime: runtime.name, handlerFile: singleFile?.replace(/\.[^.]+$/, ''), exportName: handler };
+  return { runtime: runtime.name, handlerFile: handler.slice(0, dot), exportName: handler.slice(dot + 1) };
+}
+
+function buildLabels(identity: FunctionIdentity, fn: string, runtime: string): Record<string, string> {
+  return {
+    [Labels.ManagedBy]: MANAGED_BY,
+    [Labels.PartOf]: MANAGED_BY,
+    [Labels.Component]: 'build',
+    [Labels.Function]: fn,
+    [Labels.ThirdPartyId]: labelValue(identity.thirdPartyId),
+    [Labels.ParserId]: labelValue(identity.parserId),
+    [Labels.Runtime]: runtime,
+  };
+}
+
+/** Everything the outcome needs travels in the build's annotations: nothing is kept in memory. */
+function buildAnnotations(spec: Omit<ServiceSpec, 'image'>): Record<string, string> {
+  return {
+    [Annotations.ThirdPartyId]: spec.identity.thirdPartyId,
+    [Annotations.ParserId]: spec.identity.parserId,
+    [Annotations.ContentDigest]: spec.contentDigest,
+    [Annotations.ServiceSpec]: JSON.stringify(spec),
+    [Annotations.CorrelationId]: spec.correlation.correlationId,
+    ...(spec.correlation.traceparent ? { [Annotations.TraceParent]: spec.correlation.traceparent } : {}),
+    [Annotations.RequestedAt]: spec.requestedAt,
+  };
+}
+
+/** Handles `build.start`: source → context → build (or no build), and the reply event. */
+export async function startBuild(deps: PipelineDeps, command: BuildStartCommand): Promise<EventEnvelope> {
+  const { data, correlation, event } = command;
+  const { settings } = deps;
+  const identity: FunctionIdentity = { thirdPartyId: data.third_party_id, parserId: data.parser_id };
+  const name = functionName(identity);
+  const key = data.source?.key ?? sourceKey(settings.sourceKeyTemplate, { ...identity, contentHash: data.content_hash });
+  const bytes = await deps.store.get(key, { maxBytes: settings.maxSourceBytes, bucket: data.source?.bucket });
+  verifyContentHash(bytes, data.content_hash);
+
+  await fs.mkdir(settings.scratchDir, { recursive: true });
+  const scratch = await fs.mkdtemp(path.join(settings.scratchDir, 'build-start-'));
+  try {
+    const source = await materializeSource(key, bytes, scratch, settings.unpackLimits);
+    const runtime = await selectRuntime(data.runtime, source);
+    const manifest = manifestFor(runtime, data, source.singleFile);
+    const context = await createBuildContext(source.root, runtime, manifest, settings.baseImages(runtime.name), path.join(scratch, 'context'));
+    const build = buildName(identity, context.digest);
+    const desired = desiredService({
+      name,
+      identity,
+      runtime: runtime.name,
+      buildName: build,
+      contentDigest: context.digest,
+      data,
+      requestedAt: event.time ?? new Date().toISOString(),
+      correlation,
+    });
+    const base = { third_party_id: identity.thirdPartyId, parser_id: identity.parserId, correlation_id: correlation.correlationId, function_name: name };
+    const decision = decideBuildStart(desired, await deps.deployer.get(name), await deps.executor.get(build));
+
+    if (decision.action === 'reply-ready') {
+      const { service } = decision;
+      deps.log.info({ function: name, digest: context.digest }, 'source unchanged and deployed: nothing to build');
+      return outgoingEvent(settings.events, EventKind.ServiceReady, { ...base, url: service.status.url ?? '', build_id: service.spec.buildName, revision: service.revision }, correlation);
+    }
+    if (decision.action === 'redeploy') {
+      await deps.deployer.apply(decision.spec);
+      deps.log.info({ function: name, digest: context.digest }, 'source unchanged: redeploying the existing image with new configuration');
+      return outgoingEvent(
+        settings.events,
+        EventKind.BuildComplete,
+        { ...base, build_id: decision.spec.buildName, content_digest: context.digest, image: decision.spec.image, cache_hit: true, superseded: false },
+        correlation,
+      );
+    }
+
+    if (decision.action === 'in-progress') {
+      deps.log.info({ function: name, build }, 'build already in progress');
+      return outgoingEvent(settings.events, EventKind.BuildStarted, { ...base, build_id: build, content_digest: context.digest, runtime: runtime.name, duplicate: true }, correlation);
+    }
+    if (decision.replaceFailed) await deps.executor.delete(build);
+    const ctxKey = contextKey(identity.thirdPartyId, context.digest);
+    if (!(await deps.store.exists(ctxKey))) await deps.store.put(ctxKey, context.bytes, { contentType: 'application/gzip' });
+    const request: BuildRequest = {
+      name: build,
+      functionName: name,
+      runtime: runtime.name,
+      contextKey: ctxKey,
+      contentDigest: context.digest,
+      timeoutSeconds: settings.buildTimeoutSeconds,
+      labels: buildLabels(identity, name, runtime.name),
+      annotations: buildAnnotations(desired),
+    };
+    const { created } = await deps.executor.create(request);
+    deps.log.info({ function: name, build, digest: context.digest, duplicate: !created }, created ? 'build created' : 'build already exists');
+    return outgoingEvent(
+      settings.events,
+      EventKind.BuildStarted,
+      { ...base, build_id: build, content_digest: context.digest, runtime: runtime.name, duplicate: !created },
+      correlation,
+    );
+  } finally {
+    await fs.rm(scratch, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,41 @@
+import { outgoingEvent } from '../events/outgoing.ts';
+import { EventKind } from '../events/types.ts';
+import type { ServiceRecord } from '../ports/deployer.ts';
+import type { Announcement } from './build-outcome.ts';
+import type { PipelineDeps } from './deps.ts';
+
+/** Ready and failed are announced once per revision; the key records which one was. */
+export function announcementKey(service: ServiceRecord): string {
+  return `${service.revision}:${service.status.phase}`;
+}
+
+/** Pure and level-triggered: what to announce about a service in its current state. */
+export function decideServiceStatus(service: ServiceRecord): Announcement | undefined {
+  const { spec, status } = service;
+  if (status.phase === 'Deploying' || status.announcedRevision === announcementKey(service)) return undefined;
+  const base = {
+    third_party_id: spec.identity.thirdPartyId,
+    parser_id: spec.identity.parserId,
+    correlation_id: spec.correlation.correlationId,
+    function_name: spec.name,
+    revision: service.revision,
+  };
+  if (status.phase === 'Ready') {
+    return { kind: EventKind.ServiceReady, data: { ...base, url: status.url ?? '', build_id: spec.buildName }, correlation: spec.correlation };
+  }
+  return {
+    kind: EventKind.ServiceFailed,
+    data: { ...base, reason: status.reason ?? 'Unknown', message: status.message ?? 'The service is not ready', log_tail: status.logTail ?? '' },
+    correlation: spec.correlation,
+  };
+}
+
+export async function reconcileService(deps: PipelineDeps, name: string): Promise<void> {
+  const service = await deps.deployer.get(name);
+  if (!service) return;
+  const announcement = decideServiceStatus(service);
+  if (!announcement) return;
+  await deps.sink.emit(outgoingEvent(deps.settings.events, announcement.kind, announcement.data, announcement.correlation));
+  await deps.deployer.markAnnounced(name, announcementKey(service));
+  deps.log.info({ function: name, revision: service.revision, event: announcement.kind }, 'service status announced');
+}

@@ -1,0 +1,134 @@
+import http from 'node:http';
+import { HTTP, type CloudEvent } from 'cloudevents';
+import type { EmbeddedBackend } from '../backends/embedded.ts';
+import { toEnvelope } from '../events/envelope.ts';
+import { tailFile } from '../adapters/local/log-tail.ts';
+import type { EmbeddedBroker } from './broker.ts';
+import { routeToFunction } from './router.ts';
+
+export interface ApiContext {
+  backend: EmbeddedBackend;
+  broker: EmbeddedBroker;
+  info: Record<string, unknown>;
+  maxEventBytes: number;
+}
+
+function json(response: http.ServerResponse, status: number, body: unknown): void {
+  response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+}
+
+async function readBody(request: http.IncomingMessage, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw Object.assign(new Error(`request body larger than ${limit} bytes`), { status: 413 });
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Broker ingress: a valid CloudEvent (either content mode) is accepted with 202 and delivered later. */
+async function ingress(context: ApiContext, request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
+  const body = (await readBody(request, context.maxEventBytes)).toString('utf8');
+  const headers = request.headers as Record<string, string>;
+  if (!HTTP.isEvent({ headers, body })) return json(response, 400, { error: 'NotACloudEvent', message: 'Send a CloudEvent in binary or structured content mode' });
+  let event: CloudEvent<unknown>;
+  try {
+    event = HTTP.toEvent({ headers, body }) as CloudEvent<unknown>;
+    event.validate();
+  } catch (error) {
+    const details = (error as { errors?: unknown }).errors;
+    return json(response, 400, { error: 'InvalidCloudEvent', message: (error as Error).message, details });
+  }
+  context.broker.publish(toEnvelope(event as unknown as Record<string, unknown>));
+  response.writeHead(202).end();
+}
+
+async function functionsList(context: ApiContext): Promise<unknown[]> {
+  const { deployer } = context.backend;
+  return (await deployer.list()).map((s) => ({
+    name: s.spec.name,
+    third_party_id: s.spec.identity.thirdPartyId,
+    parser_id: s.spec.identity.parserId,
+    runtime: s.spec.runtime,
+    phase: s.status.phase,
+    reason: s.status.reason,
+    message: s.status.message,
+    url: s.status.url ?? deployer.url(s.spec.name),
+    revision: s.revision,
+    build: s.spec.buildName,
+    running: deployer.isRunning(s.spec.name),
+  }));
+}
+
+const NAME = '([a-z0-9-]{1,63})';
+
+/** The embedded platform's HTTP surface: ingress, function router, and a read-only API for the CLI. */
+export function createHttpHandler(context: ApiContext): http.RequestListener {
+  const { backend, broker } = context;
+  const routes: Array<[string, RegExp, (m: RegExpMatchArray, url: URL, req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>]> = [
+    ['POST', /^\/events\/?$/, async (_m, _u, req, res) => ingress(context, req, res)],
+    ['GET', /^\/api\/platform$/, async (_m, _u, _req, res) => json(res, 200, context.info)],
+    [
+      'GET',
+      /^\/api\/events$/,
+      async (_m, url, _req, res) => {
+        const after = Number(url.searchParams.get('after') ?? 0) || 0;
+        const wait = Math.min(Number(url.searchParams.get('wait') ?? 0) || 0, 30);
+        json(res, 200, await broker.feed(after, url.searchParams.get('correlationid') ?? undefined, wait * 1000));
+      },
+    ],
+    ['GET', /^\/api\/dead-letters$/, async (_m, _u, _req, res) => json(res, 200, broker.deadLetters())],
+    ['GET', /^\/api\/functions$/, async (_m, _u, _req, res) => json(res, 200, await functionsList(context))],
+    [
+      'GET',
+      new RegExp(`^/api/functions/${NAME}$`),
+      async (m, _u, _req, res) => {
+        const found = (await functionsList(context)).find((f) => (f as { name: string }).name === m[1]);
+        return found ? json(res, 200, found) : json(res, 404, { error: `No function named "${m[1]}"` });
+      },
+    ],
+    [
+      'GET',
+      new RegExp(`^/api/functions/${NAME}/logs$`),
+      async (m, url, _req, res) => {
+        if (!(await backend.deployer.get(m[1] ?? ''))) return json(res, 404, { error: `No function named "${m[1]}"` });
+        const lines = Math.min(Number(url.searchParams.get('lines') ?? 200) || 200, 5000);
+        res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end(await tailFile(backend.deployer.logFile(m[1] ?? ''), lines, 1024 * 1024));
+      },
+    ],
+    [
+      'GET',
+      /^\/api\/builds$/,
+      async (_m, url, _req, res) => {
+        const fn = url.searchParams.get('function');
+        const builds = await backend.executor.list();
+        json(res, 200, builds.filter((b) => !fn || b.spec.functionName === fn).map((b) => ({ name: b.name, function: b.spec.functionName, digest: b.spec.contentDigest, ...b.status, logTail: undefined })));
+      },
+    ],
+    [
+      'GET',
+      new RegExp(`^/api/builds/${NAME}/logs$`),
+      async (m, _u, _req, res) => {
+        res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end(await tailFile(backend.executor.logFile(m[1] ?? ''), 5000, 1024 * 1024));
+      },
+    ],
+    ['GET', /^\/health\/(?:readiness|liveness)$/, async (_m, _u, _req, res) => void res.writeHead(200, { 'content-type': 'text/plain' }).end('OK')],
+  ];
+
+  return (request, response) => {
+    const url = new URL(request.url ?? '/', 'http://platform');
+    const fn = /^\/functions\/([a-z0-9-]{1,63})(\/.*)?$/.exec(url.pathname);
+    const handle = async (): Promise<void> => {
+      if (fn) return routeToFunction(backend.deployer, fn[1] ?? '', `${fn[2] ?? '/'}${url.search}`, request, response);
+      const route = routes.find(([method, pattern]) => method === request.method && pattern.test(url.pathname));
+      if (!route) return json(response, 404, { error: `No route for ${request.method} ${url.pathname}` });
+      await route[2](url.pathname.match(route[1]) as RegExpMatchArray, url, request, response);
+    };
+    handle().catch((error: Error & { status?: number }) => {
+      if (!response.headersSent) json(response, error.status ?? 500, { error: error.message });
+      else response.destroy(error);
+    });
+  };
+}

@@ -1,0 +1,60 @@
+import type { Correlation } from '../events/envelope.ts';
+import type { FunctionIdentity } from '../naming.ts';
+
+export interface ScalingSpec {
+  minScale?: number | undefined;
+  maxScale?: number | undefined;
+  target?: number | undefined;
+  containerConcurrency?: number | undefined;
+}
+
+export interface ResourceSpec {
+  requests?: { cpu?: string | undefined; memory?: string | undefined } | undefined;
+  limits?: { cpu?: string | undefined; memory?: string | undefined } | undefined;
+}
+
+/** The desired state of one running function. */
+export interface ServiceSpec {
+  name: string;
+  identity: FunctionIdentity;
+  runtime: string;
+  image: string;
+  buildName: string;
+  contentDigest: string;
+  env: Record<string, string>;
+  scaling: ScalingSpec;
+  resources: ResourceSpec;
+  timeoutSeconds?: number | undefined;
+  /** Time of the `build.start` that asked for this spec: an older request never replaces a newer one. */
+  requestedAt: string;
+  correlation: Correlation;
+}
+
+export type ServicePhase = 'Deploying' | 'Ready' | 'Failed';
+
+export interface ServiceRecord {
+  spec: ServiceSpec;
+  /** Identifies what runs: changes when the image or the configuration changes. */
+  revision: string;
+  status: {
+    phase: ServicePhase;
+    url?: string | undefined;
+    reason?: string | undefined;
+    message?: string | undefined;
+    logTail?: string | undefined;
+    /** The revision whose readiness or failure was already announced. */
+    announcedRevision?: string | undefined;
+  };
+}
+
+export interface Deployer {
+  /** Creates or updates the service; idempotent for the same spec. */
+  apply(spec: ServiceSpec): Promise<ServiceRecord>;
+  get(name: string): Promise<ServiceRecord | undefined>;
+  list(): Promise<ServiceRecord[]>;
+  /** False when there was nothing to delete. */
+  delete(name: string): Promise<boolean>;
+  markAnnounced(name: string, revision: string): Promise<void>;
+}
+
+export type { Correlation };

@@ -1,0 +1,36 @@
+import path from 'node:path';
+
+export const SINGLE_FILE_EXTENSIONS = ['.js', '.mjs', '.cjs', '.ts', '.mts', '.cts'] as const;
+export type SingleFileExtension = (typeof SINGLE_FILE_EXTENSIONS)[number];
+
+export type SourceFormat = { kind: 'file'; extension: SingleFileExtension } | { kind: 'zip' } | { kind: 'tar.gz' };
+
+const ZIP_MAGIC = [0x50, 0x4b, 0x03, 0x04];
+const EMPTY_ZIP_MAGIC = [0x50, 0x4b, 0x05, 0x06];
+const GZIP_MAGIC = [0x1f, 0x8b];
+
+function startsWith(bytes: Uint8Array, magic: number[]): boolean {
+  return magic.every((byte, index) => bytes[index] === byte);
+}
+
+/**
+ * Archives are recognised by their bytes, never by their name. Anything else is a single
+ * source file whose language comes from the key's extension (`.js` when it has none).
+ */
+export function detectFormat(key: string, bytes: Uint8Array): SourceFormat {
+  if (startsWith(bytes, ZIP_MAGIC) || startsWith(bytes, EMPTY_ZIP_MAGIC)) return { kind: 'zip' };
+  if (startsWith(bytes, GZIP_MAGIC)) return { kind: 'tar.gz' };
+  const extension = path.posix.extname(key).toLowerCase();
+  return { kind: 'file', extension: (SINGLE_FILE_EXTENSIONS as readonly string[]).includes(extension) ? (extension as SingleFileExtension) : '.js' };
+}
+
+/** True when the bytes are plausibly source text (UTF-8 without NUL bytes). */
+export function looksLikeText(bytes: Uint8Array): boolean {
+  if (bytes.includes(0)) return false;
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    return true;
+  } catch {
+    return false;
+  }
+}
