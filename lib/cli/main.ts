@@ -10,6 +10,7 @@ import { EventKind, eventType } from '../events/types.ts';
 import { functionName } from '../naming.ts';
 import { sha256Hex } from '../source/load.ts';
 import { sourceKey } from '../source/keys.ts';
+import { describeIssues } from '../validation.ts';
 import { newCorrelationId, PlatformClient, PlatformUnreachableError } from './platform-client.ts';
 import { packageSource } from './package-source.ts';
 import { describeEntry } from './progress.ts';
@@ -84,7 +85,7 @@ export function createProgram(config: Config): Command {
       const scaling = options.minScale !== undefined || options.maxScale !== undefined ? { min_scale: options.minScale, max_scale: options.maxScale } : undefined;
       const data = { third_party_id: options.tenant, parser_id: options.name, content_hash: contentHash, source: { key }, runtime: options.runtime, handler: options.handler, env: options.env, scaling };
       const checked = buildStartData.safeParse(data);
-      if (!checked.success) throw new Error(checked.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('\n'));
+      if (!checked.success) throw new Error(describeIssues(checked.error.issues).join('\n'));
       const store = await createStore(config);
       await store.put(key, source.bytes);
       process.stdout.write(`uploaded ${source.bytes.length} bytes to ${store.location}/${key}\n`);

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { create } from 'tar';
 
 /** Skipped when packing a function: installed or generated, never part of the source. */
@@ -36,6 +37,7 @@ async function normaliseModes(root: string, paths: string[]): Promise<void> {
  */
 export async function packDeterministic(root: string): Promise<Buffer> {
   const paths = await listTree(root);
+  if (paths.length === 0) return gzipSync(Buffer.alloc(1024), { level: 9 });
   await normaliseModes(root, paths);
   const stream = create({ cwd: root, gzip: { level: 9 }, portable: true, mtime: new Date(0), noDirRecurse: true, follow: false }, paths);
   const chunks: Buffer[] = [];

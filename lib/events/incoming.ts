@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { permanent } from '../errors.ts';
+import { describeIssues } from '../validation.ts';
 import type { Correlation, EventEnvelope } from './envelope.ts';
 import { isValidTraceparent } from './envelope.ts';
 import {
@@ -40,7 +41,7 @@ export function parseCommand(prefix: string, event: EventEnvelope): Command {
   const schema = schemas[kind as ConsumedKind];
   const result = schema.safeParse(withLegacyIdentity(event));
   if (!result.success) {
-    const details = result.error.issues.map((issue) => `${issue.path.join('.') || 'data'}: ${issue.message}`);
+    const details = describeIssues(result.error.issues);
     throw permanent('InvalidPayload', `Invalid ${kind} payload`, details, 400);
   }
   const data = result.data as { correlation_id?: string };

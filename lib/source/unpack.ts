@@ -262,13 +262,19 @@ async function writeEntries(entries: ArchiveEntry[], destination: string): Promi
 }
 
 /**
- * Unpacks an archive into an empty destination directory. Every entry is read and
- * checked before anything is written, so a refused archive writes nothing.
+ * Unpacks an archive into a new destination directory. Every entry is read and checked
+ * before anything is written; if writing still fails (entries that conflict), the
+ * destination is removed, so a refused archive leaves nothing behind.
  */
 export async function unpackArchive(bytes: Buffer, format: 'zip' | 'tar.gz', destination: string, limits: UnpackLimits): Promise<UnpackResult> {
   const budget = new Budget(limits);
   const entries = format === 'zip' ? await readZip(bytes, limits, budget) : await readTarGz(bytes, limits, budget);
   await fs.mkdir(destination, { recursive: true });
-  await writeEntries(entries, destination);
+  try {
+    await writeEntries(entries, destination);
+  } catch (error) {
+    await fs.rm(destination, { recursive: true, force: true });
+    throw error;
+  }
   return budget.totals;
 }

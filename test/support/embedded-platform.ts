@@ -1,0 +1,94 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface CliResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface TestPlatform {
+  url: string;
+  dataDir: string;
+  env: Record<string, string>;
+  log: () => Promise<string>;
+  cli(...args: string[]): Promise<CliResult>;
+  api<T>(pathname: string): Promise<T>;
+  stop(): Promise<void>;
+}
+
+/** Starts the embedded platform the way a user does (`npm start` runs this same entry point). */
+export async function startPlatform(extraEnv: Record<string, string> = {}): Promise<TestPlatform> {
+  const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'kl-e2e-'));
+  const port = await freePort();
+  const env: Record<string, string> = {
+    ...(process.env as Record<string, string>),
+    KL_DATA_DIR: dataDir,
+    KL_PLATFORM_PORT: String(port),
+    KL_LOG_LEVEL: 'info',
+    KL_BROKER_BACKOFF_MS: '50',
+    ...extraEnv,
+  };
+  const logFile = path.join(dataDir, 'platform.log');
+  const out = await fs.open(logFile, 'a');
+  const child: ChildProcess = spawn(process.execPath, ['lib/platform/main.ts'], { cwd: repoRoot, env, stdio: ['ignore', out.fd, out.fd] });
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`the platform exited: ${await fs.readFile(logFile, 'utf8')}`);
+    try {
+      if ((await fetch(`${url}/health/readiness`)).ok) break;
+    } catch {
+      if (Date.now() > deadline) throw new Error(`the platform did not start: ${await fs.readFile(logFile, 'utf8')}`);
+    }
+    await sleep(100);
+  }
+  return {
+    url,
+    dataDir,
+    env,
+    log: () => fs.readFile(logFile, 'utf8'),
+    async cli(...args: string[]) {
+      const result = await new Promise<CliResult>((resolve) => {
+        const cli = spawn(process.execPath, ['bin/klambda.js', ...args], { cwd: repoRoot, env });
+        let stdout = '';
+        let stderr = '';
+        cli.stdout.on('data', (d) => (stdout += d));
+        cli.stderr.on('data', (d) => (stderr += d));
+        cli.on('close', (status) => resolve({ status, stdout, stderr }));
+      });
+      return result;
+    },
+    async api<T>(pathname: string) {
+      const response = await fetch(`${url}${pathname}`);
+      if (!response.ok) throw new Error(`${pathname}: ${response.status} ${await response.text()}`);
+      return (await response.json()) as T;
+    },
+    async stop() {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => (child.exitCode !== null ? resolve(undefined) : child.once('exit', resolve)));
+      await out.close();
+      // Function processes run in their own process groups; none may outlive the platform.
+      spawnSync('pkill', ['-f', dataDir]);
+      await fs.rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
