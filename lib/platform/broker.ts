@@ -2,7 +2,7 @@ import { appendFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CloudEvent, HTTP } from 'cloudevents';
 import type { Logger } from 'pino';
-import { toCloudEvent } from '../adapters/events/http-sink.ts';
+import { binaryMessage } from '../adapters/events/http-sink.ts';
 import { toEnvelope, type EventEnvelope } from '../events/envelope.ts';
 import type { EventSink } from '../ports/event-sink.ts';
 
@@ -115,9 +115,9 @@ export class EmbeddedBroker implements EventSink {
   }
 
   private async attempt(trigger: Trigger, event: EventEnvelope): Promise<{ status: number; reason: string }> {
-    const message = HTTP.binary(toCloudEvent(event));
+    const message = binaryMessage(event);
     try {
-      const response = await fetch(trigger.url(), { method: 'POST', headers: message.headers as Record<string, string>, body: message.body as string, signal: AbortSignal.timeout(120_000) });
+      const response = await fetch(trigger.url(), { method: 'POST', headers: message.headers, body: message.body, signal: AbortSignal.timeout(120_000) });
       const body = Buffer.from(await response.arrayBuffer());
       const headers = Object.fromEntries(response.headers.entries());
       if (response.ok && HTTP.isEvent({ headers, body })) {

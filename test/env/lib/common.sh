@@ -14,8 +14,13 @@ source "${ENV_DIR}/versions.env"
 # Bump when the build recipe changes in a way that must invalidate old builds.
 BUILD_RECIPE=3
 
+# Hash of what the builds depend on (toolchain and Go component versions, not
+# ports or Debian package versions), naming the cache directory.
 versions_hash() {
-  { cat "${ENV_DIR}/versions.env"; echo "recipe=${BUILD_RECIPE}"; } | sha256sum | cut -c1-12
+  {
+    grep -E '^(GO_TOOLCHAIN|K8S_VERSION|ETCD_VERSION|KWOK_VERSION|MINIO_VERSION)=' "${ENV_DIR}/versions.env"
+    echo "recipe=${BUILD_RECIPE}"
+  } | sha256sum | cut -c1-12
 }
 
 # shellcheck disable=SC2034 # used by the scripts that source this file
@@ -34,8 +39,11 @@ else
   _C_BOLD=''; _C_DIM=''; _C_RED=''; _C_GREEN=''; _C_YELLOW=''; _C_OFF=''
 fi
 
-_T0=${SECONDS}
-_elapsed() { printf '%4ds' "$((SECONDS - _T0))"; }
+# Elapsed time is counted from the first script of a run (up runs build as a
+# child process; both print the same clock).
+: "${TEST_ENV_T0:=$(date +%s)}"
+export TEST_ENV_T0
+_elapsed() { printf '%4ds' "$(($(date +%s) - TEST_ENV_T0))"; }
 step() { printf '%s[%s] %s%s\n' "${_C_BOLD}" "$(_elapsed)" "$*" "${_C_OFF}"; }
 info() { printf '%s[%s]   %s%s\n' "${_C_DIM}" "$(_elapsed)" "$*" "${_C_OFF}"; }
 ok() { printf '%s[%s]   ok: %s%s\n' "${_C_GREEN}" "$(_elapsed)" "$*" "${_C_OFF}"; }
@@ -57,12 +65,18 @@ run_go() {
     nice -n 10 "$(go_bin)" "$@"
 }
 
-# is_running NAME: the process recorded in .test-env/pids/NAME.pid is alive.
+# is_running NAME: the process recorded in .test-env/pids/NAME.pid is alive
+# (and, where /proc exists, still runs the command start_bg started, so a
+# recycled pid is not mistaken for it).
 is_running() {
-  local pidfile="${PID_DIR}/$1.pid" pid
+  local pidfile="${PID_DIR}/$1.pid" pid cmd
   [[ -f "${pidfile}" ]] || return 1
-  pid="$(cat "${pidfile}")"
-  [[ -n "${pid}" ]] && kill -0 "${pid}" 2>/dev/null
+  pid="$(head -n1 "${pidfile}")"
+  cmd="$(sed -n 2p "${pidfile}")"
+  [[ -n "${pid}" ]] && kill -0 "${pid}" 2>/dev/null || return 1
+  if [[ -n "${cmd}" && -r "/proc/${pid}/cmdline" ]]; then
+    tr '\0' '\n' <"/proc/${pid}/cmdline" | grep -qxF -- "${cmd}" || return 1
+  fi
 }
 
 # port_open PORT: something listens on 127.0.0.1:PORT.
@@ -101,17 +115,25 @@ start_bg() {
     printf '==== %s starting at %s\n==== %s\n' "${name}" "$(date -u +%FT%TZ)" "$*"
   } >>"${LOG_DIR}/${name}.log"
   setsid "$@" >>"${LOG_DIR}/${name}.log" 2>&1 </dev/null &
-  echo "$!" >"${PID_DIR}/${name}.pid"
+  printf '%s\n%s\n' "$!" "$1" >"${PID_DIR}/${name}.pid"
+}
+
+# signal_bg NAME SIGNAL: send SIGNAL to a process started by start_bg, if alive.
+signal_bg() {
+  local pidfile="${PID_DIR}/$1.pid" pid
+  is_running "$1" || return 0
+  pid="$(head -n1 "${pidfile}")"
+  if [[ -n "${pid}" ]]; then kill "-$2" "${pid}" 2>/dev/null || true; fi
 }
 
 # stop_bg NAME: stop a process started by start_bg (TERM, then KILL).
 stop_bg() {
   local name="$1" pidfile="${PID_DIR}/$1.pid" pid i
   [[ -f "${pidfile}" ]] || return 0
-  pid="$(cat "${pidfile}")"
-  if [[ -n "${pid}" ]] && kill -0 "${pid}" 2>/dev/null; then
+  pid="$(head -n1 "${pidfile}")"
+  if is_running "${name}"; then
     kill -TERM "${pid}" 2>/dev/null || true
-    for ((i = 0; i < 40; i++)); do
+    for ((i = 0; i < 60; i++)); do
       kill -0 "${pid}" 2>/dev/null || break
       sleep 0.25
     done
@@ -119,12 +141,12 @@ stop_bg() {
       warn "${name} (pid ${pid}) ignored TERM; sending KILL"
       kill -KILL "${pid}" 2>/dev/null || true
     fi
-    info "stopped ${name} (pid ${pid})"
+    # start_bg made the process a session (and process group) leader: end
+    # whatever it left behind in its own group.
+    if kill -0 -- "-${pid}" 2>/dev/null; then
+      kill -KILL -- "-${pid}" 2>/dev/null || true
+    fi
   fi
-  # start_bg made the process a session (and process group) leader: end
-  # whatever it left behind in its own group.
-  if [[ -n "${pid}" ]] && kill -0 -- "-${pid}" 2>/dev/null; then
-    kill -KILL -- "-${pid}" 2>/dev/null || true
-  fi
+  info "stopped ${name} (pid ${pid})"
   rm -f "${pidfile}"
 }
