@@ -92,6 +92,14 @@ describe('the embedded platform, driven as a user drives it', () => {
     expect(await greet.json()).toEqual({ greeting: 'Greetings, Structured', replyTo: id });
   });
 
+  it('serves the functions\' liveness and readiness endpoints through the router', async () => {
+    for (const probe of ['liveness', 'readiness']) {
+      const response = await fetch(`${platform.url}/functions/${fn('hello')}/health/${probe}`);
+      expect(response.status).toBe(200);
+      expect(await response.text()).toBe('OK');
+    }
+  });
+
   it('invokes through the CLI, over HTTP and as a CloudEvent', async () => {
     const http = await platform.cli('invoke', 'greet', '--data', '{"name":"Cli"}');
     expect(http.status).toBe(0);

@@ -159,3 +159,20 @@ describe('hostile archives get 422 and write nothing outside the work directory'
     expect(scratch).toEqual([]);
   });
 });
+
+describe('a dependency that is down gets 5xx, so the broker retries', () => {
+  let unreachable: TestPlatform;
+  beforeAll(async () => {
+    unreachable = await startPlatform({ KL_STORE: 's3', KL_S3_ENDPOINT: 'http://127.0.0.1:9', AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'y', AWS_MAX_ATTEMPTS: '1' });
+  });
+  afterAll(async () => {
+    await unreachable?.stop();
+  });
+
+  it('answers 503 StoreUnavailable when the store cannot be reached', async () => {
+    const { builderUrl: url } = await unreachable.api<{ builderUrl: string }>('/api/platform');
+    const response = await fetch(url, { method: 'POST', headers: binaryHeaders(`${PREFIX}.build.start`), body: JSON.stringify({ third_party_id: 'acme', parser_id: 'fn', source: { key: 'sources/acme/fn/x.js' } }) });
+    expect(response.status).toBe(503);
+    expect(await response.json()).toMatchObject({ error: 'StoreUnavailable' });
+  });
+});
