@@ -9,26 +9,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../lib/adapters/local/free-port.ts';
 import { sha256Hex } from '../lib/source/load.ts';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 const runs = Number(process.argv[2] ?? 7);
 const PREFIX = 'network.notifi.lambda';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 interface Target {
   name: string;
