@@ -1,24 +1,37 @@
 import { HttpEventSink } from '../lib/adapters/events/http-sink.ts';
 import { LogEventSink } from '../lib/adapters/events/log-sink.ts';
 import { createEmbeddedBackend } from '../lib/backends/embedded.ts';
+import { createKubernetesBackend } from '../lib/backends/kubernetes.ts';
 import { chooseBackend } from '../lib/backends/select.ts';
 import { loadConfig, platformUrl } from '../lib/config/load.ts';
+import type { Config } from '../lib/config/schema.ts';
 import { createLogger } from '../lib/observability/logger.ts';
 import type { PipelineDeps } from '../lib/pipeline/deps.ts';
 
+/** What the function needs to handle events: the pipeline, its role, and (on a cluster) the namespace it watches. */
+export interface FunctionContext {
+  deps: PipelineDeps;
+  role: Config['KL_ROLE'];
+  watchNamespace?: string | undefined;
+}
+
 /**
- * The builder's backend when it runs on its own (not inside the embedded platform).
- * Emitted events go to K_SINK, the broker address Knative injects.
+ * The function's backend when it runs on its own (not inside the embedded platform).
+ * Emitted events go to K_SINK, the broker address Knative injects; a job-watcher
+ * without one would lose its events, so it refuses to start.
  */
-export async function createBuilderDeps(env: NodeJS.ProcessEnv = process.env): Promise<PipelineDeps> {
+export async function createFunctionContext(env: NodeJS.ProcessEnv = process.env): Promise<FunctionContext> {
   const config = loadConfig(env);
-  const log = createLogger(config.KL_LOG_LEVEL, 'builder');
-  const backend = chooseBackend(config, env);
-  if (backend === 'kubernetes') {
-    throw new Error('The Kubernetes backend is not available in this version; run with KL_BACKEND=embedded');
+  const log = createLogger(config.KL_LOG_LEVEL, config.KL_ROLE === 'all' ? 'builder' : config.KL_ROLE);
+  if (config.KL_ROLE !== 'builder' && !env.K_SINK && chooseBackend(config, env) === 'kubernetes') {
+    throw new Error('The job-watcher needs K_SINK, the broker URL it sends events to (set by a SinkBinding or in its Knative Service)');
   }
   const sink = env.K_SINK ? new HttpEventSink(env.K_SINK) : new LogEventSink(log);
+  if (chooseBackend(config, env) === 'kubernetes') {
+    const backend = await createKubernetesBackend(config, { sink, log });
+    return { deps: backend.deps, role: config.KL_ROLE, watchNamespace: backend.namespace };
+  }
   const embedded = await createEmbeddedBackend(config, { sink, routerUrl: platformUrl(config), log });
   await embedded.resume();
-  return embedded.deps;
+  return { deps: embedded.deps, role: config.KL_ROLE };
 }

@@ -1,30 +1,38 @@
 /**
- * The builder function: a faas-js-runtime function that routes CloudEvents to the
- * pipeline and answers fast, with the status code the broker's retry contract expects.
+ * The platform's function, served by faas-js-runtime. One image, two roles: the builder
+ * routes build.start, build.cancel and service.delete to the pipeline; the job-watcher
+ * turns ApiServerSource events about build Jobs and Knative Services into the same
+ * reconcile steps the embedded platform runs. Both answer with the status code the
+ * broker's retry contract expects.
  */
 import type { Context } from 'faas-js-runtime';
 import { toCloudEvent } from '../lib/adapters/events/http-sink.ts';
-import { toEnvelope } from '../lib/events/envelope.ts';
-import { asPlatformError } from '../lib/errors.ts';
-import { dispatch } from '../lib/pipeline/dispatch.ts';
+import { isApiServerEvent } from '../lib/events/apiserver.ts';
+import { toEnvelope, type EventEnvelope } from '../lib/events/envelope.ts';
+import { asPlatformError, permanent } from '../lib/errors.ts';
+import { reconcileBuild } from '../lib/pipeline/build-outcome.ts';
 import type { PipelineDeps } from '../lib/pipeline/deps.ts';
-import { createBuilderDeps } from './builder-deps.ts';
+import { dispatch } from '../lib/pipeline/dispatch.ts';
+import { reconcileService } from '../lib/pipeline/service-status.ts';
+import { decideWatchEvent, RecentKeys } from '../lib/pipeline/watch-event.ts';
+import { createFunctionContext, type FunctionContext } from './builder-deps.ts';
 
-let pipeline: Promise<PipelineDeps> | undefined;
+let context: Promise<FunctionContext> | undefined;
 const shutdownHooks: Array<() => Promise<void>> = [];
+const recentWatchEvents = new RecentKeys();
 
 /** The embedded platform hands its own backend in; anywhere else it is built from the environment. */
 export function useBackend(deps: PipelineDeps): void {
-  pipeline = Promise.resolve(deps);
+  context = Promise.resolve({ deps, role: 'builder' });
 }
 
-function backend(): Promise<PipelineDeps> {
-  pipeline ??= createBuilderDeps();
-  return pipeline;
+function functionContext(): Promise<FunctionContext> {
+  context ??= createFunctionContext();
+  return context;
 }
 
 export async function init(): Promise<void> {
-  await backend();
+  await functionContext();
 }
 
 interface HttpReply {
@@ -33,29 +41,49 @@ interface HttpReply {
   body: Record<string, unknown>;
 }
 
-function errorReply(statusCode: number, reason: string, message: string, details: string[] = []): HttpReply {
-  return { statusCode, headers: { 'content-type': 'application/json' }, body: { error: reason, message, details } };
+function jsonReply(statusCode: number, body: Record<string, unknown>): HttpReply {
+  return { statusCode, headers: { 'content-type': 'application/json' }, body };
 }
 
-export async function handle(context: Context, event?: unknown): Promise<unknown> {
-  if (!context.cloudevent || !event || typeof event !== 'object') {
-    return errorReply(400, 'NotACloudEvent', 'The builder accepts CloudEvents only (binary or structured content mode)');
+async function watch(ctx: FunctionContext, envelope: EventEnvelope): Promise<HttpReply> {
+  if (ctx.role === 'builder' || !ctx.watchNamespace) {
+    throw permanent('WrongRole', 'This instance does not watch Kubernetes objects (KL_ROLE and the backend decide)', [], 400);
   }
-  const deps = await backend();
+  const decision = decideWatchEvent(envelope, ctx.watchNamespace);
+  if (decision.action === 'ignore') return jsonReply(200, { ignored: decision.why });
+  if (!recentWatchEvents.add(decision.dedupeKey)) return jsonReply(200, { duplicate: decision.dedupeKey });
+  try {
+    await (decision.target === 'build' ? reconcileBuild(ctx.deps, decision.name) : reconcileService(ctx.deps, decision.name));
+  } catch (error) {
+    recentWatchEvents.forget(decision.dedupeKey);
+    throw error;
+  }
+  return jsonReply(200, { reconciled: decision.target, name: decision.name });
+}
+
+async function build(ctx: FunctionContext, envelope: EventEnvelope): Promise<unknown> {
+  if (ctx.role === 'job-watcher') throw permanent('WrongRole', `This instance is a job-watcher and does not handle ${envelope.type}`, [], 400);
+  const reply = await dispatch(ctx.deps, envelope);
+  return 'event' in reply ? toCloudEvent(reply.event) : jsonReply(200, reply.body);
+}
+
+export async function handle(invocation: Context, event?: unknown): Promise<unknown> {
+  if (!invocation.cloudevent || !event || typeof event !== 'object') {
+    return jsonReply(400, { error: 'NotACloudEvent', message: 'This function accepts CloudEvents only (binary or structured content mode)', details: [] });
+  }
+  const ctx = await functionContext();
   const envelope = toEnvelope(event as Record<string, unknown>);
   try {
-    const reply = await dispatch(deps, envelope);
-    if ('event' in reply) return toCloudEvent(reply.event);
-    return { statusCode: 200, headers: { 'content-type': 'application/json' }, body: reply.body };
+    return await (isApiServerEvent(envelope.type) ? watch(ctx, envelope) : build(ctx, envelope));
   } catch (error) {
     const failure = asPlatformError(error);
-    const log = failure.category === 'permanent' ? deps.log.warn.bind(deps.log) : deps.log.error.bind(deps.log);
+    const log = failure.category === 'permanent' ? ctx.deps.log.warn.bind(ctx.deps.log) : ctx.deps.log.error.bind(ctx.deps.log);
     log({ err: failure, reason: failure.reason, category: failure.category, eventId: envelope.id, eventType: envelope.type, correlationId: envelope.correlationid }, failure.message);
-    return errorReply(failure.statusCode, failure.reason, failure.message, failure.details);
+    return jsonReply(failure.statusCode, { error: failure.reason, message: failure.message, details: failure.details });
   }
 }
 
-/** Whoever hosts the builder (the embedded platform) registers what must stop with it. */
+/** Whoever hosts the function (the embedded platform) registers what must stop with it. */
 export function onShutdown(hook: () => Promise<void>): void {
   shutdownHooks.push(hook);
 }

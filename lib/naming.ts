@@ -107,6 +107,12 @@ export const Annotations = {
   CorrelationId: `${LABEL_DOMAIN}/correlation-id`,
   TraceParent: `${LABEL_DOMAIN}/traceparent`,
   RequestedAt: `${LABEL_DOMAIN}/requested-at`,
+  ContextKey: `${LABEL_DOMAIN}/context-key`,
+  BuildTimeout: `${LABEL_DOMAIN}/build-timeout-seconds`,
+  Cancelled: `${LABEL_DOMAIN}/cancelled`,
+  Revision: `${LABEL_DOMAIN}/revision`,
+  /** The outcome, or the revision and phase, whose event was emitted: replays emit nothing twice. */
+  Announced: `${LABEL_DOMAIN}/announced`,
 } as const;
 
 export const MANAGED_BY = 'knative-lambda';

@@ -40,6 +40,10 @@ export const configSchema = z.object({
     .enum(['auto', 'embedded', 'kubernetes'])
     .default('auto')
     .describe('Backend the builder uses. `auto` picks `kubernetes` inside a cluster (KUBERNETES_SERVICE_HOST set) and `embedded` elsewhere.'),
+  KL_ROLE: z
+    .enum(['builder', 'job-watcher', 'all'])
+    .default('all')
+    .describe('Which events this instance of the function handles: `builder` (build.start, build.cancel, service.delete), `job-watcher` (ApiServerSource events about build Jobs and Knative Services), or `all`. On a cluster the same image runs once in each role.'),
   KL_EVENT_TYPE_PREFIX: eventTypePrefix
     .default('network.notifi.lambda')
     .describe('Prefix of every CloudEvent type consumed and emitted (`<prefix>.build.start`, ...). The default keeps wire compatibility with the replaced system.'),
@@ -101,6 +105,43 @@ export const configSchema = z.object({
   KL_FUNCTION_MAX_RESTARTS: positiveInt.default(5).describe('Crashes within a minute after which a local function is marked failed instead of restarted.'),
   KL_BROKER_RETRIES: z.coerce.number().int().min(0).max(20).default(5).describe('Embedded broker: redeliveries of an event answered with 5xx, 404, 408, 409, 429 or a network error.'),
   KL_BROKER_BACKOFF_MS: positiveInt.default(200).describe('Embedded broker: first retry delay; doubles on each retry.'),
+  KL_NAMESPACE: z
+    .string()
+    .regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, 'must be a Kubernetes namespace name')
+    .optional()
+    .describe('Kubernetes backend: namespace of build Jobs and function Services. Defaults to the namespace the builder runs in (its service account), else `knative-lambda`.'),
+  KL_IMAGE_REPOSITORY: z
+    .string()
+    .regex(/^[a-z0-9.-]+(?::\d+)?(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)+$/, 'must be <registry>/<path>, e.g. registry.example.com/functions')
+    .default('registry.knative-lambda.svc.cluster.local:5000/functions')
+    .describe('Kubernetes backend: images are pushed to `<this>/<function name>:sha256-<context digest>`, the layer cache to `<this>/cache`.'),
+  KL_REGISTRY_INSECURE: booleanString
+    .default(false)
+    .describe('Kubernetes backend: push to the registry over plain HTTP (Kaniko `--insecure`), for an in-cluster registry without TLS.'),
+  KL_KANIKO_IMAGE: z
+    .string()
+    .min(1)
+    .default('docker.io/martizih/kaniko:v1.25.1')
+    .describe('Kubernetes backend: Kaniko executor image. The default is the maintained fork (github.com/osscontainertools/kaniko); the upstream project was archived in June 2025. See docs/DEPLOYMENT.md.'),
+  KL_REGISTRY_SECRET: z
+    .string()
+    .min(1)
+    .default('knative-lambda-registry')
+    .describe('Kubernetes backend: Secret of type kubernetes.io/dockerconfigjson mounted into build pods as the registry credentials.'),
+  KL_STORE_SECRET: z
+    .string()
+    .min(1)
+    .default('knative-lambda-store')
+    .describe('Kubernetes backend: Secret with keys AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY that build pods read the build context with (referenced, never copied into the Job).'),
+  KL_BUILD_SERVICE_ACCOUNT: z
+    .string()
+    .min(1)
+    .default('knative-lambda-build')
+    .describe('Kubernetes backend: ServiceAccount of build pods; it needs no API permission and its token is not mounted.'),
+  KL_BUILD_CPU: z.string().regex(/^\d+m?$|^\d+\.\d+$/, 'must be a CPU quantity').default('1').describe('Kubernetes backend: CPU request and limit of a build pod.'),
+  KL_BUILD_MEMORY: z.string().regex(/^\d+(?:Ki|Mi|Gi)$/, 'must be a memory quantity').default('2Gi').describe('Kubernetes backend: memory request and limit of a build pod.'),
+  KL_BUILD_BACKOFF_LIMIT: z.coerce.number().int().min(0).max(5).default(0).describe('Kubernetes backend: retries of a failed build pod before the build fails.'),
+  KL_BUILD_TTL_SECONDS: z.coerce.number().int().min(60).default(3600).describe('Kubernetes backend: finished build Jobs are removed this long after they end.'),
   KL_LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
     .default('info')

@@ -1,0 +1,68 @@
+import { readFile } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import { createStore } from '../adapters/store/create-store.ts';
+import type { Config } from '../config/schema.ts';
+import { s3ForcePathStyle } from '../config/load.ts';
+import type { BuildJobSettings } from '../kubernetes/build-job.ts';
+import type { PipelineDeps } from '../pipeline/deps.ts';
+import type { EventSink } from '../ports/event-sink.ts';
+import { pipelineSettings } from './settings.ts';
+
+const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+const DEFAULT_NAMESPACE = 'knative-lambda';
+
+export interface KubernetesBackend {
+  deps: PipelineDeps;
+  namespace: string;
+}
+
+async function namespaceOf(config: Config): Promise<string> {
+  if (config.KL_NAMESPACE) return config.KL_NAMESPACE;
+  const mounted = await readFile(SERVICE_ACCOUNT_NAMESPACE, 'utf8').catch(() => '');
+  return mounted.trim() || DEFAULT_NAMESPACE;
+}
+
+export function buildJobSettings(config: Config, namespace: string): BuildJobSettings {
+  return {
+    namespace,
+    kanikoImage: config.KL_KANIKO_IMAGE,
+    imageRepository: config.KL_IMAGE_REPOSITORY,
+    registryInsecure: config.KL_REGISTRY_INSECURE,
+    registrySecret: config.KL_REGISTRY_SECRET,
+    storeSecret: config.KL_STORE_SECRET,
+    serviceAccount: config.KL_BUILD_SERVICE_ACCOUNT,
+    storeRegion: config.KL_S3_REGION,
+    storeEndpoint: config.KL_S3_ENDPOINT,
+    storeForcePathStyle: s3ForcePathStyle(config),
+    cpu: config.KL_BUILD_CPU,
+    memory: config.KL_BUILD_MEMORY,
+    backoffLimit: config.KL_BUILD_BACKOFF_LIMIT,
+    ttlSecondsAfterFinished: config.KL_BUILD_TTL_SECONDS,
+  };
+}
+
+/**
+ * Kaniko Jobs and Knative Services. The Kubernetes client is loaded only here: the
+ * embedded backend never pays for it. Kaniko reads its context from S3, so this backend
+ * needs the S3 store.
+ */
+export async function createKubernetesBackend(config: Config, options: { sink: EventSink; log: Logger; kubeconfig?: string }): Promise<KubernetesBackend> {
+  if (config.KL_STORE !== 's3') throw new Error('The Kubernetes backend needs KL_STORE=s3: Kaniko reads build contexts from the store');
+  const { KubeConfig } = await import('@kubernetes/client-node');
+  const { JobBuildExecutor } = await import('../adapters/kubernetes/job-build-executor.ts');
+  const { KnativeDeployer } = await import('../adapters/kubernetes/knative-deployer.ts');
+  const kubeConfig = new KubeConfig();
+  if (options.kubeconfig) kubeConfig.loadFromFile(options.kubeconfig);
+  else kubeConfig.loadFromDefault();
+  const namespace = await namespaceOf(config);
+  const store = await createStore(config);
+  const deps: PipelineDeps = {
+    settings: pipelineSettings(config),
+    store,
+    executor: new JobBuildExecutor(kubeConfig, buildJobSettings(config, namespace), store),
+    deployer: new KnativeDeployer(kubeConfig, namespace),
+    sink: options.sink,
+    log: options.log,
+  };
+  return { deps, namespace };
+}
