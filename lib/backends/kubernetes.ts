@@ -38,6 +38,7 @@ export function buildJobSettings(config: Config, namespace: string): BuildJobSet
     memory: config.KL_BUILD_MEMORY,
     backoffLimit: config.KL_BUILD_BACKOFF_LIMIT,
     ttlSecondsAfterFinished: config.KL_BUILD_TTL_SECONDS,
+    podAnnotations: config.KL_BUILD_POD_ANNOTATIONS,
   };
 }
 

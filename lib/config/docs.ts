@@ -6,7 +6,7 @@ function defaultOf(key: string, entry: z.ZodType): string {
   if (key === 'KL_DATA_DIR') return '(see description)';
   const parsed = entry.safeParse(undefined);
   if (!parsed.success || parsed.data === undefined) return '—';
-  return `\`${String(parsed.data)}\``;
+  return `\`${typeof parsed.data === 'object' ? JSON.stringify(parsed.data) : String(parsed.data)}\``;
 }
 
 /** Markdown table of every variable, generated from the schema. */

@@ -142,6 +142,20 @@ export const configSchema = z.object({
   KL_BUILD_MEMORY: z.string().regex(/^\d+(?:Ki|Mi|Gi)$/, 'must be a memory quantity').default('2Gi').describe('Kubernetes backend: memory request and limit of a build pod.'),
   KL_BUILD_BACKOFF_LIMIT: z.coerce.number().int().min(0).max(5).default(0).describe('Kubernetes backend: retries of a failed build pod before the build fails.'),
   KL_BUILD_TTL_SECONDS: z.coerce.number().int().min(60).default(3600).describe('Kubernetes backend: finished build Jobs are removed this long after they end.'),
+  KL_BUILD_POD_ANNOTATIONS: z
+    .string()
+    .default('{}')
+    .transform((text, ctx) => {
+      try {
+        const value: unknown = JSON.parse(text);
+        if (value && typeof value === 'object' && !Array.isArray(value) && Object.values(value).every((v) => typeof v === 'string')) return value as Record<string, string>;
+      } catch {
+        // reported below
+      }
+      ctx.addIssue({ code: 'custom', message: 'must be a JSON object of string values, e.g. {"sidecar.istio.io/inject":"false"}' });
+      return z.NEVER;
+    })
+    .describe('Kubernetes backend: annotations for build pods, as a JSON object (for example to keep a service mesh sidecar out of them).'),
   KL_LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
     .default('info')

@@ -18,6 +18,7 @@ export interface BuildJobSettings {
   memory: string;
   backoffLimit: number;
   ttlSecondsAfterFinished: number;
+  podAnnotations: Record<string, string>;
 }
 
 export const KANIKO_CONTAINER = 'kaniko';
@@ -62,7 +63,7 @@ export function buildJobManifest(request: BuildRequest, contextUrl: string, sett
       backoffLimit: settings.backoffLimit,
       ttlSecondsAfterFinished: settings.ttlSecondsAfterFinished,
       template: {
-        metadata: { labels },
+        metadata: { labels, annotations: settings.podAnnotations },
         spec: {
           restartPolicy: 'Never',
           serviceAccountName: settings.serviceAccount,

@@ -38,6 +38,12 @@ describe('loadConfig', () => {
     expect(message).toContain('KL_EVENT_TYPE_PREFIX');
   });
 
+  it('parses build pod annotations as a JSON object of strings', () => {
+    expect(loadConfig({ KL_BUILD_POD_ANNOTATIONS: '{"a":"b"}' }).KL_BUILD_POD_ANNOTATIONS).toEqual({ a: 'b' });
+    expect(() => loadConfig({ KL_BUILD_POD_ANNOTATIONS: '{"a":1}' })).toThrow('JSON object of string values');
+    expect(() => loadConfig({ KL_BUILD_POD_ANNOTATIONS: 'not json' })).toThrow('KL_BUILD_POD_ANNOTATIONS');
+  });
+
   it('refuses key layouts that escape or use unknown placeholders', () => {
     expect(() => loadConfig({ KL_SOURCE_KEY_TEMPLATE: '../{third_party_id}/{parser_id}' })).toThrow('".."');
     expect(() => loadConfig({ KL_SOURCE_KEY_TEMPLATE: '{third_party_id}/{parser_id}/{nope}' })).toThrow('known placeholders');

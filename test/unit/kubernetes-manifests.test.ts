@@ -24,6 +24,7 @@ const settings: BuildJobSettings = {
   memory: '2Gi',
   backoffLimit: 0,
   ttlSecondsAfterFinished: 3600,
+  podAnnotations: { 'sidecar.istio.io/inject': 'false' },
 };
 const request: BuildRequest = {
   name: 'build-p-123456789abc',
@@ -82,6 +83,7 @@ describe('buildJobManifest', () => {
     expect(job.metadata?.labels?.[Labels.Component]).toBe('build');
     expect(job.metadata?.annotations?.[Annotations.TraceParent]).toBe(request.annotations[Annotations.TraceParent]);
     expect(job.spec?.template.metadata?.labels?.[Labels.Function]).toBe(request.functionName);
+    expect(job.spec?.template.metadata?.annotations).toEqual({ 'sidecar.istio.io/inject': 'false' });
   });
 });
 
