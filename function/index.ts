@@ -61,6 +61,18 @@ async function watch(ctx: FunctionContext, envelope: EventEnvelope): Promise<Htt
   return jsonReply(200, { reconciled: decision.target, name: decision.name });
 }
 
+/**
+ * The broker's dead-letter sink: an event no retry could deliver. It is logged with the
+ * cause Knative attached, and acknowledged so the broker lets it go.
+ */
+function deadLetter(ctx: FunctionContext, envelope: EventEnvelope): HttpReply {
+  ctx.deps.log.error(
+    { eventId: envelope.id, eventType: envelope.type, source: envelope.source, subject: envelope.subject, correlationId: envelope.correlationid, deadLetter: envelope.deadLetter },
+    'event dead-lettered by the broker',
+  );
+  return jsonReply(200, { deadLettered: envelope.id });
+}
+
 async function build(ctx: FunctionContext, envelope: EventEnvelope): Promise<unknown> {
   if (ctx.role === 'job-watcher') throw permanent('WrongRole', `This instance is a job-watcher and does not handle ${envelope.type}`, [], 400);
   const reply = await dispatch(ctx.deps, envelope);
@@ -74,6 +86,7 @@ export async function handle(invocation: Context, event?: unknown): Promise<unkn
   const ctx = await functionContext();
   const envelope = toEnvelope(event as Record<string, unknown>);
   try {
+    if (envelope.deadLetter && ctx.role !== 'builder') return deadLetter(ctx, envelope);
     return await (isApiServerEvent(envelope.type) ? watch(ctx, envelope) : build(ctx, envelope));
   } catch (error) {
     const failure = asPlatformError(error);

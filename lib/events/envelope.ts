@@ -13,6 +13,14 @@ export interface EventEnvelope {
   correlationid?: string | undefined;
   traceparent?: string | undefined;
   tracestate?: string | undefined;
+  /** Set by Knative on an event its broker gave up delivering (knativeerrordest, -code, -data). */
+  deadLetter?: DeadLetterInfo | undefined;
+}
+
+export interface DeadLetterInfo {
+  destination: string;
+  code?: string | undefined;
+  data?: string | undefined;
 }
 
 /** The trace context and correlation every event emitted for an incoming event carries on. */
@@ -42,6 +50,7 @@ export function toEnvelope(event: Record<string, unknown>): EventEnvelope {
     correlationid: text('correlationid'),
     traceparent: text('traceparent'),
     tracestate: text('tracestate'),
+    deadLetter: text('knativeerrordest') === undefined ? undefined : { destination: text('knativeerrordest') ?? '', code: text('knativeerrorcode'), data: text('knativeerrordata') },
   };
 }
 
