@@ -28,7 +28,7 @@ export async function createFunctionContext(env: NodeJS.ProcessEnv = process.env
   }
   const sink = env.K_SINK ? new HttpEventSink(env.K_SINK) : new LogEventSink(log);
   if (chooseBackend(config, env) === 'kubernetes') {
-    const backend = await createKubernetesBackend(config, { sink, log });
+    const backend = await createKubernetesBackend(config, { sink, log, reportBuilds: config.KL_ROLE !== 'builder' });
     return { deps: backend.deps, role: config.KL_ROLE, watchNamespace: backend.namespace };
   }
   const embedded = await createEmbeddedBackend(config, { sink, routerUrl: platformUrl(config), log });

@@ -5,6 +5,8 @@
  * reconcile steps the embedded platform runs. Both answer with the status code the
  * broker's retry contract expects.
  */
+import { performance } from 'node:perf_hooks';
+import { CloudEvent } from 'cloudevents';
 import type { Context } from 'faas-js-runtime';
 import { toCloudEvent } from '../lib/adapters/events/http-sink.ts';
 import { isApiServerEvent } from '../lib/events/apiserver.ts';
@@ -15,6 +17,10 @@ import type { PipelineDeps } from '../lib/pipeline/deps.ts';
 import { dispatch } from '../lib/pipeline/dispatch.ts';
 import { reconcileService } from '../lib/pipeline/service-status.ts';
 import { decideWatchEvent, RecentKeys } from '../lib/pipeline/watch-event.ts';
+import { eventKindLabel } from '../lib/observability/labels.ts';
+import { withLogContext } from '../lib/observability/log-context.ts';
+import { metrics } from '../lib/observability/metrics.ts';
+import { currentTraceparent, exemplarLabels, inSpan, SpanKind, SpanStatusCode } from '../lib/observability/tracing.ts';
 import { createFunctionContext, type FunctionContext } from './builder-deps.ts';
 
 let context: Promise<FunctionContext> | undefined;
@@ -51,7 +57,10 @@ async function watch(ctx: FunctionContext, envelope: EventEnvelope): Promise<Htt
   }
   const decision = decideWatchEvent(envelope, ctx.watchNamespace);
   if (decision.action === 'ignore') return jsonReply(200, { ignored: decision.why });
-  if (!recentWatchEvents.add(decision.dedupeKey)) return jsonReply(200, { duplicate: decision.dedupeKey });
+  if (!recentWatchEvents.add(decision.dedupeKey)) {
+    metrics.duplicateEvents.inc({ source: 'watch' });
+    return jsonReply(200, { duplicate: decision.dedupeKey });
+  }
   try {
     await (decision.target === 'build' ? reconcileBuild(ctx.deps, decision.name) : reconcileService(ctx.deps, decision.name));
   } catch (error) {
@@ -66,34 +75,67 @@ async function watch(ctx: FunctionContext, envelope: EventEnvelope): Promise<Htt
  * cause Knative attached, and acknowledged so the broker lets it go.
  */
 function deadLetter(ctx: FunctionContext, envelope: EventEnvelope): HttpReply {
-  ctx.deps.log.error(
-    { eventId: envelope.id, eventType: envelope.type, source: envelope.source, subject: envelope.subject, correlationId: envelope.correlationid, deadLetter: envelope.deadLetter },
-    'event dead-lettered by the broker',
-  );
+  ctx.deps.log.error({ source: envelope.source, subject: envelope.subject, deadLetter: envelope.deadLetter }, 'event dead-lettered by the broker');
   return jsonReply(200, { deadLettered: envelope.id });
 }
 
 async function build(ctx: FunctionContext, envelope: EventEnvelope): Promise<unknown> {
   if (ctx.role === 'job-watcher') throw permanent('WrongRole', `This instance is a job-watcher and does not handle ${envelope.type}`, [], 400);
   const reply = await dispatch(ctx.deps, envelope);
-  return 'event' in reply ? toCloudEvent(reply.event) : jsonReply(200, reply.body);
+  if (!('event' in reply)) return jsonReply(200, reply.body);
+  metrics.eventsEmitted.inc({ type: eventKindLabel(ctx.deps.settings.events.prefix, reply.event.type), outcome: 'success' });
+  return toCloudEvent({ ...reply.event, traceparent: currentTraceparent() ?? reply.event.traceparent });
+}
+
+function handlerOf(ctx: FunctionContext, envelope: EventEnvelope): 'builder' | 'job-watcher' | 'dead-letter' {
+  if (envelope.deadLetter && ctx.role !== 'builder') return 'dead-letter';
+  return isApiServerEvent(envelope.type) ? 'job-watcher' : 'builder';
+}
+
+async function route(ctx: FunctionContext, envelope: EventEnvelope, handler: ReturnType<typeof handlerOf>): Promise<unknown> {
+  try {
+    if (handler === 'dead-letter') return deadLetter(ctx, envelope);
+    return await (handler === 'job-watcher' ? watch(ctx, envelope) : build(ctx, envelope));
+  } catch (error) {
+    const failure = asPlatformError(error);
+    const log = failure.category === 'permanent' ? ctx.deps.log.warn.bind(ctx.deps.log) : ctx.deps.log.error.bind(ctx.deps.log);
+    log({ err: failure, reason: failure.reason, category: failure.category }, failure.message);
+    return jsonReply(failure.statusCode, { error: failure.reason, message: failure.message, details: failure.details });
+  }
+}
+
+/** The status code and size of what faas-js-runtime will send for a reply. */
+function replyFacts(reply: unknown): { code: number; bytes: number } {
+  if (reply instanceof CloudEvent) return { code: 200, bytes: Buffer.byteLength(JSON.stringify(reply.data ?? '')) };
+  const { statusCode = 200, body } = (reply ?? {}) as { statusCode?: number; body?: unknown };
+  return { code: statusCode, bytes: Buffer.byteLength(typeof body === 'string' ? body : JSON.stringify(body ?? '')) };
 }
 
 export async function handle(invocation: Context, event?: unknown): Promise<unknown> {
   if (!invocation.cloudevent || !event || typeof event !== 'object') {
     return jsonReply(400, { error: 'NotACloudEvent', message: 'This function accepts CloudEvents only (binary or structured content mode)', details: [] });
   }
+  const started = performance.now();
   const ctx = await functionContext();
   const envelope = toEnvelope(event as Record<string, unknown>);
-  try {
-    if (envelope.deadLetter && ctx.role !== 'builder') return deadLetter(ctx, envelope);
-    return await (isApiServerEvent(envelope.type) ? watch(ctx, envelope) : build(ctx, envelope));
-  } catch (error) {
-    const failure = asPlatformError(error);
-    const log = failure.category === 'permanent' ? ctx.deps.log.warn.bind(ctx.deps.log) : ctx.deps.log.error.bind(ctx.deps.log);
-    log({ err: failure, reason: failure.reason, category: failure.category, eventId: envelope.id, eventType: envelope.type, correlationId: envelope.correlationid }, failure.message);
-    return jsonReply(failure.statusCode, { error: failure.reason, message: failure.message, details: failure.details });
-  }
+  const handler = handlerOf(ctx, envelope);
+  const type = eventKindLabel(ctx.deps.settings.events.prefix, envelope.type);
+  const attributes = { 'messaging.system': 'knative', 'messaging.operation.type': 'process', 'cloudevents.event_id': envelope.id, 'cloudevents.event_type': envelope.type, 'cloudevents.event_source': envelope.source, 'cloudevents.event_subject': envelope.subject ?? '' };
+  return withLogContext({ correlation_id: envelope.correlationid, event_id: envelope.id, event_type: envelope.type }, () =>
+    inSpan(`process ${envelope.type}`, { kind: SpanKind.CONSUMER, parentTraceparent: envelope.traceparent, attributes }, async (span) => {
+      const reply = await route(ctx, envelope, handler);
+      const { code, bytes } = replyFacts(reply);
+      span.setAttribute('http.response.status_code', code);
+      if (code >= 500 || code === 429) span.setStatus({ code: SpanStatusCode.ERROR });
+      const exemplar = exemplarLabels();
+      metrics.cloudEventsReceived.inc({ type, handler, code: String(code) });
+      metrics.cloudEventHandlingDuration.observe({ labels: { type, handler, code: String(code) }, value: (performance.now() - started) / 1000, exemplarLabels: exemplar } as never);
+      metrics.cloudEventRequestSize.observe({ labels: { type, handler }, value: Number(invocation.headers['content-length'] ?? 0), exemplarLabels: exemplar } as never);
+      metrics.cloudEventResponseSize.observe({ labels: { type, handler }, value: bytes, exemplarLabels: exemplar } as never);
+      if (handler === 'dead-letter') metrics.deadLetteredEvents.inc({ type });
+      return reply;
+    }),
+  );
 }
 
 /** Whoever hosts the function (the embedded platform) registers what must stop with it. */

@@ -8,6 +8,8 @@ import { reconcileBuild } from '../pipeline/build-outcome.ts';
 import type { PipelineDeps } from '../pipeline/deps.ts';
 import { reconcileService } from '../pipeline/service-status.ts';
 import type { EventSink } from '../ports/event-sink.ts';
+import { instrumentDeployer, instrumentExecutor, instrumentSink, instrumentStore } from '../observability/instrumented-ports.ts';
+import { reportBuildsFrom } from '../observability/metrics.ts';
 import { findRuntime } from '../runtimes/registry.ts';
 import type { Runtime } from '../runtimes/runtime.ts';
 import { pipelineSettings, unpackLimits } from './settings.ts';
@@ -52,6 +54,7 @@ export async function createEmbeddedBackend(config: Config, options: { sink: Eve
     dir: path.join(config.KL_DATA_DIR, 'builds'),
     store,
     runtimeFor,
+    config,
     concurrency: config.KL_BUILD_CONCURRENCY,
     limits: unpackLimits(config),
     maxContextBytes: config.KL_MAX_UNPACKED_BYTES,
@@ -68,7 +71,15 @@ export async function createEmbeddedBackend(config: Config, options: { sink: Eve
     onChange: reconcile('service', reconcileService),
     log,
   });
-  deps = { settings: pipelineSettings(config), store, executor, deployer, sink: options.sink, log };
+  deps = {
+    settings: pipelineSettings(config),
+    store: instrumentStore(store),
+    executor: instrumentExecutor(executor, 'local'),
+    deployer: instrumentDeployer(deployer, 'local'),
+    sink: instrumentSink(options.sink, config.KL_EVENT_TYPE_PREFIX),
+    log,
+  };
+  reportBuildsFrom(() => executor.listActive());
   return {
     deps,
     executor,

@@ -4,6 +4,8 @@ import { createStore } from '../adapters/store/create-store.ts';
 import type { Config } from '../config/schema.ts';
 import { s3ForcePathStyle } from '../config/load.ts';
 import type { BuildJobSettings } from '../kubernetes/build-job.ts';
+import { instrumentDeployer, instrumentExecutor, instrumentSink, instrumentStore } from '../observability/instrumented-ports.ts';
+import { reportBuildsFrom } from '../observability/metrics.ts';
 import type { PipelineDeps } from '../pipeline/deps.ts';
 import type { EventSink } from '../ports/event-sink.ts';
 import { pipelineSettings } from './settings.ts';
@@ -47,7 +49,7 @@ export function buildJobSettings(config: Config, namespace: string): BuildJobSet
  * embedded backend never pays for it. Kaniko reads its context from S3, so this backend
  * needs the S3 store.
  */
-export async function createKubernetesBackend(config: Config, options: { sink: EventSink; log: Logger; kubeconfig?: string }): Promise<KubernetesBackend> {
+export async function createKubernetesBackend(config: Config, options: { sink: EventSink; log: Logger; kubeconfig?: string; reportBuilds: boolean }): Promise<KubernetesBackend> {
   if (config.KL_STORE !== 's3') throw new Error('The Kubernetes backend needs KL_STORE=s3: Kaniko reads build contexts from the store');
   const { KubeConfig } = await import('@kubernetes/client-node');
   const { JobBuildExecutor } = await import('../adapters/kubernetes/job-build-executor.ts');
@@ -57,13 +59,15 @@ export async function createKubernetesBackend(config: Config, options: { sink: E
   else kubeConfig.loadFromDefault();
   const namespace = await namespaceOf(config);
   const store = await createStore(config);
+  const executor = instrumentExecutor(new JobBuildExecutor(kubeConfig, buildJobSettings(config, namespace), store), 'kubernetes');
   const deps: PipelineDeps = {
     settings: pipelineSettings(config),
-    store,
-    executor: new JobBuildExecutor(kubeConfig, buildJobSettings(config, namespace), store),
-    deployer: new KnativeDeployer(kubeConfig, namespace),
-    sink: options.sink,
+    store: instrumentStore(store),
+    executor,
+    deployer: instrumentDeployer(new KnativeDeployer(kubeConfig, namespace), 'kubernetes'),
+    sink: instrumentSink(options.sink, config.KL_EVENT_TYPE_PREFIX),
     log: options.log,
   };
+  if (options.reportBuilds) reportBuildsFrom(() => executor.listActive());
   return { deps, namespace };
 }

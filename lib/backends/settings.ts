@@ -14,7 +14,7 @@ export function pipelineSettings(config: Config): PipelineSettings {
     maxSourceBytes: config.KL_MAX_SOURCE_BYTES,
     unpackLimits: unpackLimits(config),
     buildTimeoutSeconds: config.KL_BUILD_TIMEOUT_SECONDS,
-    baseImages: () => ({ build: config.KL_NODE_BUILD_IMAGE, runtime: config.KL_NODE_RUNTIME_IMAGE }),
+    baseImages: (runtime) => ({ build: config[runtime.images.build], runtime: config[runtime.images.runtime] }),
     scratchDir: path.join(config.KL_DATA_DIR, 'scratch'),
   };
 }

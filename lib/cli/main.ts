@@ -8,6 +8,7 @@ import type { EventEnvelope } from '../events/envelope.ts';
 import { buildStartData, identifier } from '../events/payloads.ts';
 import { EventKind, eventType } from '../events/types.ts';
 import { functionName } from '../naming.ts';
+import { runtimeNames } from '../runtimes/registry.ts';
 import { sha256Hex } from '../source/load.ts';
 import { sourceKey } from '../source/keys.ts';
 import { describeIssues } from '../validation.ts';
@@ -69,11 +70,11 @@ export function createProgram(config: Config): Command {
   program
     .command('deploy')
     .description('upload a function (a file or a directory), build it and wait until it is ready')
-    .argument('<path>', 'a .js/.mjs/.cjs/.ts file, a directory with a package.json, or a .zip/.tar.gz archive')
+    .argument('<path>', 'a source file (.js, .ts, .py, .go...), a directory (with a package.json, requirements.txt, pyproject.toml or go.mod), or a .zip/.tar.gz archive')
     .requiredOption('--name <id>', 'function name (its parser_id)', parseId)
     .addOption(tenantOption())
-    .option('--runtime <name>', 'runtime, when it cannot be detected (nodejs)')
-    .option('--handler <ref>', 'handler as file.export (e.g. index.handler) or export name')
+    .option('--runtime <name>', `runtime, when it cannot be detected (${runtimeNames().join(', ')})`)
+    .option('--handler <ref>', 'handler: file.function (e.g. index.handler, lambda_function.lambda_handler) or function name (Go: Handle)')
     .option('--env <KEY=VALUE>', 'environment variable for the function (repeatable)', parseEnvPair, {})
     .option('--min-scale <n>', 'instances kept running', positiveInt)
     .option('--max-scale <n>', 'most instances', positiveInt)

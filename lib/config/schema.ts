@@ -92,6 +92,31 @@ export const configSchema = z.object({
     .min(1)
     .default('docker.io/library/node:24.9.0-bookworm-slim')
     .describe('Base image of the runtime stage of Node.js function images (pinned tag); the function runs as its non-root `node` user.'),
+  KL_PYTHON_BUILD_IMAGE: z
+    .string()
+    .min(1)
+    .default('docker.io/library/python:3.12.12-slim-bookworm')
+    .describe('Base image of the build stage of Python function images (pinned tag): it makes the virtual environment.'),
+  KL_PYTHON_RUNTIME_IMAGE: z
+    .string()
+    .min(1)
+    .default('docker.io/library/python:3.12.12-slim-bookworm')
+    .describe('Base image of the runtime stage of Python function images (pinned tag); the same Python as the build stage, since the virtual environment links to it. The function runs as uid 1000.'),
+  KL_GO_BUILD_IMAGE: z
+    .string()
+    .min(1)
+    .default('docker.io/library/golang:1.26.8-bookworm')
+    .describe('Base image of the build stage of Go function images (pinned tag): it compiles the static binary.'),
+  KL_GO_RUNTIME_IMAGE: z
+    .string()
+    .min(1)
+    .default('gcr.io/distroless/static-debian12:nonroot@sha256:d093aa3e30dbadd3efe1310db061a14da60299baff8450a17fe0ccc514a16639')
+    .describe('Base image of the runtime stage of Go function images (pinned digest): no shell, no libc, only the binary, run as the image\'s non-root user 65532.'),
+  KL_PYTHON: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('Python interpreter (3.12 or newer) for host builds of Python functions: a command on PATH or a path. Unset: the first of python3.14, python3.13, python3.12 and python3 on PATH that is 3.12 or newer, else the newest such version installed with pyenv.'),
   KL_BUILD_TIMEOUT_SECONDS: positiveInt.default(600).describe('Deadline of one build; past it the build ends with `build.timeout`.'),
   KL_BUILD_CONCURRENCY: positiveInt.default(2).describe('Builds the embedded platform runs at the same time; further builds wait their turn.'),
   KL_PLATFORM_HOST: z.string().min(1).default('127.0.0.1').describe('Address the embedded platform listens on.'),

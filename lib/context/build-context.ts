@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { BaseImages, FunctionManifest, Runtime } from '../runtimes/runtime.ts';
+import type { LoadedSource } from '../source/load.ts';
 import { IGNORED_NAMES, digestOf, packDeterministic } from './deterministic-tar.ts';
 
 export interface BuildContext {
@@ -13,15 +14,16 @@ export interface BuildContext {
  * The build context is the same for every backend: `Dockerfile`, `runtime/` (wrapper and
  * manifest) and `function/` (the user's files). The host build unpacks it; Kaniko reads it.
  */
-export async function createBuildContext(sourceRoot: string, runtime: Runtime, manifest: FunctionManifest, images: BaseImages, stagingDir: string): Promise<BuildContext> {
+export async function createBuildContext(source: LoadedSource, runtime: Runtime, manifest: FunctionManifest, images: BaseImages, stagingDir: string): Promise<BuildContext> {
   await fs.rm(stagingDir, { recursive: true, force: true });
   await fs.mkdir(path.join(stagingDir, 'runtime'), { recursive: true });
-  await fs.cp(sourceRoot, path.join(stagingDir, 'function'), {
+  await fs.cp(source.root, path.join(stagingDir, 'function'), {
     recursive: true,
     verbatimSymlinks: true,
     filter: (file) => !IGNORED_NAMES.has(path.basename(file)),
   });
-  for (const file of await runtime.contextFiles(images)) {
+  for (const file of await runtime.contextFiles(images, source)) {
+    await fs.mkdir(path.dirname(path.join(stagingDir, file.path)), { recursive: true });
     await fs.writeFile(path.join(stagingDir, file.path), file.content, { mode: file.executable ? 0o755 : 0o644 });
   }
   await fs.writeFile(path.join(stagingDir, 'runtime', 'function.json'), `${JSON.stringify(manifest, null, 2)}\n`);

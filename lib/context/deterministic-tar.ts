@@ -5,7 +5,7 @@ import { gzipSync } from 'node:zlib';
 import { create } from 'tar';
 
 /** Skipped when packing a function: installed or generated, never part of the source. */
-export const IGNORED_NAMES = new Set(['node_modules', '.git', '.knative-lambda', '.DS_Store', '__MACOSX']);
+export const IGNORED_NAMES = new Set(['node_modules', '.git', '.knative-lambda', '.DS_Store', '__MACOSX', '__pycache__', '.venv']);
 
 /** Every path under `root`, sorted by bytes, directories before their contents. */
 async function listTree(root: string, relative = ''): Promise<string[]> {

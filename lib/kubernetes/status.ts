@@ -43,6 +43,7 @@ export function buildRecordFromJob(job: V1Job, imageRepository: string, report: 
     name: job.metadata?.name ?? '',
     labels,
     annotations,
+    createdAt: iso(job.metadata?.creationTimestamp),
     spec: {
       functionName,
       runtime: labels[Labels.Runtime] ?? '',

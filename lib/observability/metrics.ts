@@ -77,6 +77,44 @@ export const metrics = {
   dependencyRequestDuration: new Histogram({ name: MetricName.DependencyRequestDuration, help: 'Duration of calls to dependencies', labelNames: [L.Dependency, L.Operation], buckets: DURATION_BUCKETS, enableExemplars: true, registers }),
   eventsEmitted: new Counter({ name: MetricName.EventsEmitted, help: 'CloudEvents emitted, by type and outcome', labelNames: [L.Type, L.Outcome], registers }),
   deadLetteredEvents: new Counter({ name: MetricName.DeadLetteredEvents, help: 'Events the broker gave up delivering, by type', labelNames: [L.Type], registers }),
-  buildsRunning: new Gauge({ name: MetricName.BuildsRunning, help: 'Builds pending or running, as of the last scrape', registers }),
-  oldestRunningBuildAge: new Gauge({ name: MetricName.OldestRunningBuildAge, help: 'Age of the oldest pending or running build, 0 when none', registers }),
+  buildsRunning: new Gauge({
+    name: MetricName.BuildsRunning,
+    help: 'Builds pending or running, as of the scrape',
+    registers,
+    async collect() {
+      this.set((await activeBuilds()).length);
+    },
+  }),
+  oldestRunningBuildAge: new Gauge({
+    name: MetricName.OldestRunningBuildAge,
+    help: 'Age of the oldest pending or running build (from its start, or creation when pending), 0 when none',
+    registers,
+    async collect() {
+      const starts = (await activeBuilds()).map((b) => Date.parse(b.status.startTime ?? b.createdAt ?? '')).filter(Number.isFinite);
+      this.set(starts.length ? (Date.now() - Math.min(...starts)) / 1000 : 0);
+    },
+  }),
 };
+
+export interface ActiveBuild {
+  createdAt?: string | undefined;
+  status: { startTime?: string | undefined };
+}
+
+let inventory: (() => Promise<ActiveBuild[]>) | undefined;
+let snapshot: { at: number; builds: Promise<ActiveBuild[]> } | undefined;
+
+/**
+ * Where the build gauges read from. Only one process of a deployment should report (the
+ * job-watcher on a cluster), so the backend that should sets it; elsewhere they stay 0.
+ */
+export function reportBuildsFrom(provider: () => Promise<ActiveBuild[]>): void {
+  inventory = provider;
+}
+
+/** One listing serves both gauges of a scrape. */
+function activeBuilds(): Promise<ActiveBuild[]> {
+  if (!inventory) return Promise.resolve([]);
+  if (!snapshot || Date.now() - snapshot.at > 1000) snapshot = { at: Date.now(), builds: inventory().catch(() => []) };
+  return snapshot.builds;
+}

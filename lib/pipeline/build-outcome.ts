@@ -5,6 +5,9 @@ import { Annotations } from '../naming.ts';
 import type { BuildRecord } from '../ports/build-executor.ts';
 import type { ServiceRecord, ServiceSpec } from '../ports/deployer.ts';
 import type { ErrorCategory } from '../errors.ts';
+import { addLogContext, withLogContext } from '../observability/log-context.ts';
+import { metrics } from '../observability/metrics.ts';
+import { exemplarLabels, inSpan } from '../observability/tracing.ts';
 import type { PipelineDeps } from './deps.ts';
 
 export interface Announcement {
@@ -65,17 +68,39 @@ export function decideBuildOutcome(build: BuildRecord, service: ServiceRecord | 
   return { announce: { kind: EventKind.BuildFailed, data, correlation } };
 }
 
-/** The job-watcher's step for builds: read, decide, deploy, announce, remember the announcement. */
+/** Counted once, when the outcome is announced; the duration comes from the build's own times. */
+function recordOutcome(build: BuildRecord, announcement: Announcement): void {
+  const runtime = build.spec.runtime;
+  const seconds = durationSeconds(build);
+  const outcome = announcement.kind === EventKind.BuildComplete ? 'succeeded' : announcement.kind === EventKind.BuildTimeout ? 'timed_out' : 'failed';
+  if (outcome === 'succeeded') metrics.buildsCompleted.inc({ runtime });
+  else if (outcome === 'timed_out') metrics.buildsTimedOut.inc({ runtime });
+  else metrics.buildsFailed.inc({ runtime, reason: String(announcement.data.reason), category: String(announcement.data.error_category) });
+  if (seconds !== undefined) metrics.buildDuration.observe({ labels: { runtime, outcome }, value: seconds, exemplarLabels: exemplarLabels() } as never);
+}
+
+/**
+ * The job-watcher's step for builds: read, decide, deploy, announce, remember the
+ * announcement. It runs in the trace of the build.start that asked for the build (its
+ * traceparent travels in the build's annotations), so one trace spans the whole build.
+ */
 export async function reconcileBuild(deps: PipelineDeps, name: string): Promise<void> {
   const build = await deps.executor.get(name);
   if (!build) return;
-  const service = await deps.deployer.get(build.spec.functionName);
-  const outcome = decideBuildOutcome(build, service);
-  if (outcome.deploy) await deps.deployer.apply(outcome.deploy);
-  if (outcome.announce) {
-    const { kind, data, correlation } = outcome.announce;
-    await deps.sink.emit(outgoingEvent(deps.settings.events, kind, data, correlation));
-    await deps.executor.markAnnounced(name);
-    deps.log.info({ build: name, function: build.spec.functionName, event: kind }, 'build outcome announced');
-  }
+  const traceparent = build.annotations[Annotations.TraceParent];
+  const correlationId = build.annotations[Annotations.CorrelationId];
+  await withLogContext({ correlation_id: correlationId, function_name: build.spec.functionName }, () =>
+    inSpan('reconcile build', { parentTraceparent: traceparent, attributes: { 'knative_lambda.build': name, 'knative_lambda.function': build.spec.functionName } }, async () => {
+      const service = await deps.deployer.get(build.spec.functionName);
+      const outcome = decideBuildOutcome(build, service);
+      if (outcome.deploy) await deps.deployer.apply(outcome.deploy);
+      if (!outcome.announce) return;
+      const { kind, data, correlation } = outcome.announce;
+      addLogContext({ third_party_id: String(data.third_party_id), parser_id: String(data.parser_id) });
+      await deps.sink.emit(outgoingEvent(deps.settings.events, kind, data, correlation));
+      await deps.executor.markAnnounced(name);
+      recordOutcome(build, outcome.announce);
+      deps.log.info({ build: name, event: kind }, 'build outcome announced');
+    }),
+  );
 }

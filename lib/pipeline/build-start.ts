@@ -1,5 +1,6 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { createBuildContext } from '../context/build-context.ts';
 import type { EventEnvelope } from '../events/envelope.ts';
 import type { Command } from '../events/incoming.ts';
@@ -10,9 +11,11 @@ import { Annotations, buildName, functionName, Labels, labelValue, MANAGED_BY, t
 import type { BuildRecord, BuildRequest } from '../ports/build-executor.ts';
 import type { ServiceRecord, ServiceSpec } from '../ports/deployer.ts';
 import { selectRuntime } from '../runtimes/registry.ts';
-import type { FunctionManifest, Runtime } from '../runtimes/runtime.ts';
 import { contextKey, sourceKey } from '../source/keys.ts';
 import { materializeSource, verifyContentHash } from '../source/load.ts';
+import { addLogContext } from '../observability/log-context.ts';
+import { metrics } from '../observability/metrics.ts';
+import { exemplarLabels } from '../observability/tracing.ts';
 import type { PipelineDeps } from './deps.ts';
 import { desiredService, revisionOf } from './service-spec.ts';
 
@@ -39,14 +42,6 @@ export function decideBuildStart(desired: Omit<ServiceSpec, 'image'>, service: S
   if (build.status.phase === 'Succeeded' && build.status.image) return { action: 'redeploy', spec: { ...desired, image: build.status.image } };
   if (build.status.phase === 'Failed' && build.status.announced) return { action: 'build', replaceFailed: true };
   return { action: 'in-progress' };
-}
-
-function manifestFor(runtime: Runtime, data: BuildStartData, singleFile: string | undefined): FunctionManifest {
-  const handler = data.handler;
-  if (handler === undefined) return { runtime: runtime.name, handlerFile: singleFile?.replace(/\.[^.]+$/, '') };
-  const dot = handler.lastIndexOf('.');
-  if (dot < 0) return { runtime: runtime.name, handlerFile: singleFile?.replace(/\.[^.]+$/, ''), exportName: handler };
-  return { runtime: runtime.name, handlerFile: handler.slice(0, dot), exportName: handler.slice(dot + 1) };
 }
 
 function buildLabels(identity: FunctionIdentity, fn: string, runtime: string): Record<string, string> {
@@ -80,6 +75,8 @@ export async function startBuild(deps: PipelineDeps, command: BuildStartCommand)
   const { settings } = deps;
   const identity: FunctionIdentity = { thirdPartyId: data.third_party_id, parserId: data.parser_id };
   const name = functionName(identity);
+  addLogContext({ function_name: name, third_party_id: identity.thirdPartyId, parser_id: identity.parserId });
+  const contextStarted = performance.now();
   const key = data.source?.key ?? sourceKey(settings.sourceKeyTemplate, { ...identity, contentHash: data.content_hash });
   const bytes = await deps.store.get(key, { maxBytes: settings.maxSourceBytes, bucket: data.source?.bucket });
   verifyContentHash(bytes, data.content_hash);
@@ -87,11 +84,14 @@ export async function startBuild(deps: PipelineDeps, command: BuildStartCommand)
   await fs.mkdir(settings.scratchDir, { recursive: true });
   const scratch = await fs.mkdtemp(path.join(settings.scratchDir, 'build-start-'));
   try {
-    const source = await materializeSource(key, bytes, scratch, settings.unpackLimits);
-    const runtime = await selectRuntime(data.runtime, source);
-    const manifest = manifestFor(runtime, data, source.singleFile);
-    const context = await createBuildContext(source.root, runtime, manifest, settings.baseImages(runtime.name), path.join(scratch, 'context'));
+    const loaded = await materializeSource(key, bytes, scratch, settings.unpackLimits);
+    const { runtime, source } = await selectRuntime(data.runtime, loaded);
+    const manifest = runtime.manifest(source, data.handler);
+    const context = await createBuildContext(source, runtime, manifest, settings.baseImages(runtime), path.join(scratch, 'context'));
     const build = buildName(identity, context.digest);
+    const runtimeLabel = { runtime: runtime.name };
+    metrics.buildContextCreationDuration.observe({ labels: runtimeLabel, value: (performance.now() - contextStarted) / 1000, exemplarLabels: exemplarLabels() } as never);
+    metrics.buildContextSize.observe({ labels: runtimeLabel, value: context.bytes.length, exemplarLabels: exemplarLabels() } as never);
     const desired = desiredService({
       name,
       identity,
@@ -107,10 +107,12 @@ export async function startBuild(deps: PipelineDeps, command: BuildStartCommand)
 
     if (decision.action === 'reply-ready') {
       const { service } = decision;
+      metrics.buildCacheHits.inc({ ...runtimeLabel, result: 'ready' });
       deps.log.info({ function: name, digest: context.digest }, 'source unchanged and deployed: nothing to build');
       return outgoingEvent(settings.events, EventKind.ServiceReady, { ...base, url: service.status.url ?? '', build_id: service.spec.buildName, revision: service.revision }, correlation);
     }
     if (decision.action === 'redeploy') {
+      metrics.buildCacheHits.inc({ ...runtimeLabel, result: 'redeploy' });
       await deps.deployer.apply(decision.spec);
       deps.log.info({ function: name, digest: context.digest }, 'source unchanged: redeploying the existing image with new configuration');
       return outgoingEvent(
@@ -122,6 +124,7 @@ export async function startBuild(deps: PipelineDeps, command: BuildStartCommand)
     }
 
     if (decision.action === 'in-progress') {
+      metrics.duplicateEvents.inc({ source: 'build.start' });
       deps.log.info({ function: name, build }, 'build already in progress');
       return outgoingEvent(settings.events, EventKind.BuildStarted, { ...base, build_id: build, content_digest: context.digest, runtime: runtime.name, duplicate: true }, correlation);
     }
@@ -139,6 +142,8 @@ export async function startBuild(deps: PipelineDeps, command: BuildStartCommand)
       annotations: buildAnnotations(desired),
     };
     const { created } = await deps.executor.create(request);
+    if (created) metrics.buildsStarted.inc(runtimeLabel);
+    else metrics.duplicateEvents.inc({ source: 'build.start' });
     deps.log.info({ function: name, build, digest: context.digest, duplicate: !created }, created ? 'build created' : 'build already exists');
     return outgoingEvent(
       settings.events,

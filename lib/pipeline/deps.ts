@@ -4,7 +4,7 @@ import type { BuildExecutor } from '../ports/build-executor.ts';
 import type { Deployer } from '../ports/deployer.ts';
 import type { EventSink } from '../ports/event-sink.ts';
 import type { SourceStore } from '../ports/source-store.ts';
-import type { BaseImages } from '../runtimes/runtime.ts';
+import type { BaseImages, Runtime } from '../runtimes/runtime.ts';
 import type { UnpackLimits } from '../source/unpack.ts';
 
 export interface PipelineSettings {
@@ -13,7 +13,7 @@ export interface PipelineSettings {
   maxSourceBytes: number;
   unpackLimits: UnpackLimits;
   buildTimeoutSeconds: number;
-  baseImages: (runtime: string) => BaseImages;
+  baseImages: (runtime: Runtime) => BaseImages;
   /** Scratch space for unpacking sources and assembling contexts; cleaned after each event. */
   scratchDir: string;
 }

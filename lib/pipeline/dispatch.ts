@@ -1,6 +1,8 @@
 import type { EventEnvelope } from '../events/envelope.ts';
 import { parseCommand } from '../events/incoming.ts';
 import { EventKind } from '../events/types.ts';
+import { addLogContext } from '../observability/log-context.ts';
+import { currentTraceparent } from '../observability/tracing.ts';
 import { cancelBuilds } from './build-cancel.ts';
 import { startBuild } from './build-start.ts';
 import type { PipelineDeps } from './deps.ts';
@@ -11,7 +13,10 @@ export type Reply = { event: EventEnvelope } | { body: Record<string, unknown> }
 
 /** Routes one incoming event to its pipeline step. Throws PlatformError for 4xx/5xx. */
 export async function dispatch(deps: PipelineDeps, incoming: EventEnvelope): Promise<Reply> {
-  const command = parseCommand(deps.settings.events.prefix, incoming);
+  const parsed = parseCommand(deps.settings.events.prefix, incoming);
+  // What this event causes continues the trace from the span handling it.
+  const command = { ...parsed, correlation: { ...parsed.correlation, traceparent: currentTraceparent() ?? parsed.correlation.traceparent } } as typeof parsed;
+  addLogContext({ correlation_id: command.correlation.correlationId });
   switch (command.kind) {
     case EventKind.BuildStart:
       return { event: await startBuild(deps, command) };

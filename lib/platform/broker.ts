@@ -5,6 +5,8 @@ import type { Logger } from 'pino';
 import { binaryMessage } from '../adapters/events/http-sink.ts';
 import { toEnvelope, type EventEnvelope } from '../events/envelope.ts';
 import type { EventSink } from '../ports/event-sink.ts';
+import { eventKindLabel } from '../observability/labels.ts';
+import { metrics } from '../observability/metrics.ts';
 
 export interface Trigger {
   name: string;
@@ -19,6 +21,7 @@ export type FeedEntry =
 export interface BrokerOptions {
   retries: number;
   backoffMs: number;
+  eventTypePrefix: string;
   log: Logger;
   /** Every entry is also appended here, one JSON line each, for debugging. */
   journalFile?: string;
@@ -112,6 +115,7 @@ export class EmbeddedBroker implements EventSink {
     }
     log.warn({ trigger: trigger.name, eventId: event.id, eventType: event.type, status: last.status, reason: last.reason }, 'event dead-lettered');
     this.record({ seq: 0, kind: 'dead-letter', event, trigger: trigger.name, status: last.status, reason: last.reason });
+    metrics.deadLetteredEvents.inc({ type: eventKindLabel(this.options.eventTypePrefix, event.type) });
   }
 
   private async attempt(trigger: Trigger, event: EventEnvelope): Promise<{ status: number; reason: string }> {

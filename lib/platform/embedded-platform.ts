@@ -33,14 +33,14 @@ export async function startEmbeddedPlatform(config: Config): Promise<RunningPlat
   const address = server.address() as AddressInfo;
   const url = `http://${config.KL_PLATFORM_HOST.includes(':') ? `[${config.KL_PLATFORM_HOST}]` : config.KL_PLATFORM_HOST}:${address.port}`;
 
-  const broker = new EmbeddedBroker({ retries: config.KL_BROKER_RETRIES, backoffMs: config.KL_BROKER_BACKOFF_MS, log, journalFile: path.join(config.KL_DATA_DIR, 'events.jsonl') });
+  const broker = new EmbeddedBroker({ retries: config.KL_BROKER_RETRIES, backoffMs: config.KL_BROKER_BACKOFF_MS, eventTypePrefix: config.KL_EVENT_TYPE_PREFIX, log, journalFile: path.join(config.KL_DATA_DIR, 'events.jsonl') });
   const backend = await createEmbeddedBackend(config, { sink: broker, routerUrl: url, log });
 
   const builder = await import('../../function/index.ts');
-  const { startBuilder } = await import('../../function/server.ts');
+  const { startPlatformFunction } = await import('../../function/server.ts');
   builder.useBackend(backend.deps);
   const builderPort = await freePort();
-  const builderServer = await startBuilder(builderPort, config.KL_LOG_LEVEL === 'debug' || config.KL_LOG_LEVEL === 'trace' ? 'info' : 'warn');
+  const builderServer = await startPlatformFunction(builderPort, config.KL_LOG_LEVEL === 'debug' || config.KL_LOG_LEVEL === 'trace' ? 'info' : 'warn', 'knative-lambda-embedded');
   const builderUrl = `http://127.0.0.1:${builderPort}/`;
   const consumed = new Set(CONSUMED_KINDS.map((kind) => eventType(config.KL_EVENT_TYPE_PREFIX, kind)));
   broker.subscribe({ name: 'builder', accepts: (type) => consumed.has(type), url: () => builderUrl });

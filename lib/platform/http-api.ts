@@ -3,6 +3,7 @@ import { HTTP, type CloudEvent } from 'cloudevents';
 import type { EmbeddedBackend } from '../backends/embedded.ts';
 import { toEnvelope } from '../events/envelope.ts';
 import { tailFile } from '../adapters/local/log-tail.ts';
+import { serveMetrics } from '../observability/exposition.ts';
 import type { EmbeddedBroker } from './broker.ts';
 import { routeToFunction } from './router.ts';
 
@@ -114,6 +115,7 @@ export function createHttpHandler(context: ApiContext): http.RequestListener {
         res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end(await tailFile(backend.executor.logFile(m[1] ?? ''), 5000, 1024 * 1024));
       },
     ],
+    ['GET', /^\/metrics$/, async (_m, _u, req, res) => serveMetrics(req, res)],
     ['GET', /^\/health\/(?:readiness|liveness)$/, async (_m, _u, _req, res) => void res.writeHead(200, { 'content-type': 'text/plain' }).end('OK')],
   ];
 

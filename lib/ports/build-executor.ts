@@ -22,6 +22,7 @@ export interface BuildRecord {
   name: string;
   labels: Record<string, string>;
   annotations: Record<string, string>;
+  createdAt?: string | undefined;
   spec: Pick<BuildRequest, 'functionName' | 'runtime' | 'contextKey' | 'contentDigest' | 'timeoutSeconds'>;
   status: {
     phase: BuildPhase;
@@ -42,6 +43,8 @@ export interface BuildExecutor {
   create(request: BuildRequest): Promise<{ created: boolean; record: BuildRecord }>;
   get(name: string): Promise<BuildRecord | undefined>;
   listForFunction(functionName: string): Promise<BuildRecord[]>;
+  /** Builds pending or running, of every function. */
+  listActive(): Promise<BuildRecord[]>;
   /** Stops a running build; it ends Failed with reason Cancelled. False when nothing was running. */
   cancel(name: string): Promise<boolean>;
   delete(name: string): Promise<void>;

@@ -1,3 +1,4 @@
+import type { Config } from '../config/schema.ts';
 import type { LoadedSource } from '../source/load.ts';
 
 /** Images a runtime's Dockerfile builds from; pinned and configurable. */
@@ -6,10 +7,13 @@ export interface BaseImages {
   runtime: string;
 }
 
+/** A configuration variable holding a base image (`KL_<LANGUAGE>_<STAGE>_IMAGE`). */
+export type ImageVariable = Extract<keyof Config, `KL_${string}_IMAGE`>;
+
 /** What the context builder writes into `runtime/function.json` for the build step. */
 export interface FunctionManifest {
   runtime: string;
-  /** File named by a `file.export` handler, without extension. */
+  /** File (or module) named by a `file.export` handler, without extension. */
   handlerFile?: string | undefined;
   exportName?: string | undefined;
 }
@@ -21,22 +25,33 @@ export interface ContextFile {
 }
 
 /**
- * One language. The pipeline knows runtimes only through this shape: adding a
- * language is a new module here, not a change to the pipeline.
+ * One language. The pipeline and the backends know runtimes only through this shape:
+ * adding a language is a new module registered in `registry.ts`, plus its image
+ * variables in the configuration schema, never a change to the pipeline.
  */
 export interface Runtime {
   readonly name: string;
   readonly aliases: readonly string[];
+  /** Extensions of a single-file source in this language; an extensionless file it is given becomes the first. */
+  readonly fileExtensions: readonly string[];
+  /** The configuration variables of its base images; their defaults are the pinned images. */
+  readonly images: { build: ImageVariable; runtime: ImageVariable };
+  /** What `recognizes` looks for, for people: it explains a source no runtime recognised. */
+  readonly recognizedBy: string;
   /** True when the source looks like this language (used when `runtime` is not given). */
   recognizes(source: LoadedSource): Promise<boolean>;
   /** Throws a permanent error when the source cannot be built by this runtime. */
   validate(source: LoadedSource): Promise<void>;
-  /** Dockerfile and wrapper files, the same for the host build and the image build. */
-  contextFiles(images: BaseImages): Promise<ContextFile[]>;
-  /** Build step, run from the context root (the Dockerfile `RUN`s the same command). */
-  readonly buildCommand: readonly string[];
+  /** Reads `handler` of build.start the way this language names functions; throws a permanent error when it cannot. */
+  manifest(source: LoadedSource, handler: string | undefined): FunctionManifest;
+  /** Dockerfile, wrapper and generated files, the same for the host build and the image build. */
+  contextFiles(images: BaseImages, source: LoadedSource): Promise<ContextFile[]>;
+  /**
+   * Readies an unpacked context for a build on this host (toolchain, shared wrapper
+   * dependencies) and returns the build step to run from the context root, the same step
+   * the Dockerfile `RUN`s. Throws when this host cannot build the language.
+   */
+  prepareHostBuild(contextRoot: string, config: Config): Promise<readonly string[]>;
   /** Start command, run from the built context root with PORT set. */
   readonly startCommand: readonly string[];
-  /** Host builds use the platform's own copy of the wrapper's dependencies instead of installing them. */
-  linkHostDependencies(contextRoot: string): Promise<void>;
 }

@@ -1,9 +1,7 @@
 import path from 'node:path';
 
-export const SINGLE_FILE_EXTENSIONS = ['.js', '.mjs', '.cjs', '.ts', '.mts', '.cts'] as const;
-export type SingleFileExtension = (typeof SINGLE_FILE_EXTENSIONS)[number];
-
-export type SourceFormat = { kind: 'file'; extension: SingleFileExtension } | { kind: 'zip' } | { kind: 'tar.gz' };
+/** A single file carries its key's extension (lowercase, `''` when the key has none); the runtimes decide what it is. */
+export type SourceFormat = { kind: 'file'; extension: string } | { kind: 'zip' } | { kind: 'tar.gz' };
 
 const ZIP_MAGIC = [0x50, 0x4b, 0x03, 0x04];
 const EMPTY_ZIP_MAGIC = [0x50, 0x4b, 0x05, 0x06];
@@ -13,15 +11,11 @@ function startsWith(bytes: Uint8Array, magic: number[]): boolean {
   return magic.every((byte, index) => bytes[index] === byte);
 }
 
-/**
- * Archives are recognised by their bytes, never by their name. Anything else is a single
- * source file whose language comes from the key's extension (`.js` when it has none).
- */
+/** Archives are recognised by their bytes, never by their name. Anything else is a single source file. */
 export function detectFormat(key: string, bytes: Uint8Array): SourceFormat {
   if (startsWith(bytes, ZIP_MAGIC) || startsWith(bytes, EMPTY_ZIP_MAGIC)) return { kind: 'zip' };
   if (startsWith(bytes, GZIP_MAGIC)) return { kind: 'tar.gz' };
-  const extension = path.posix.extname(key).toLowerCase();
-  return { kind: 'file', extension: (SINGLE_FILE_EXTENSIONS as readonly string[]).includes(extension) ? (extension as SingleFileExtension) : '.js' };
+  return { kind: 'file', extension: path.posix.extname(key).toLowerCase() };
 }
 
 /** True when the bytes are plausibly source text (UTF-8 without NUL bytes). */

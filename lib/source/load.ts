@@ -9,9 +9,12 @@ export interface LoadedSource {
   /** Directory holding the function's files (the archive root, or its single top folder). */
   root: string;
   format: SourceFormat;
-  /** Name of the file when the source was a single file. */
+  /** Name of the file when the source was a single file: `index` and the key's extension. */
   singleFile?: string;
 }
+
+/** Base name of a single-file source; the runtimes find it under this name. */
+export const SINGLE_FILE_BASENAME = 'index';
 
 export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
@@ -42,10 +45,18 @@ export async function materializeSource(key: string, bytes: Buffer, workdir: str
   if (format.kind === 'file') {
     if (!looksLikeText(bytes)) throw permanent('UnsupportedSource', `Source "${key}" is neither a zip or tar.gz archive nor a UTF-8 source file`);
     if (bytes.length > limits.maxBytes) throw permanent('ArchiveTooLarge', `Source "${key}" is larger than ${limits.maxBytes} bytes`);
-    const singleFile = `index${format.extension}`;
+    const singleFile = `${SINGLE_FILE_BASENAME}${format.extension}`;
     await fs.writeFile(path.join(target, singleFile), bytes, { mode: 0o644 });
     return { root: target, format, singleFile };
   }
   await unpackArchive(bytes, format.kind, target, limits);
   return { root: await archiveRoot(target), format };
+}
+
+/** Gives an extensionless single file the extension of the language it turned out to be. */
+export async function withExtension(source: LoadedSource, extension: string): Promise<LoadedSource> {
+  if (source.format.kind !== 'file' || source.format.extension !== '' || !source.singleFile) return source;
+  const singleFile = `${SINGLE_FILE_BASENAME}${extension}`;
+  await fs.rename(path.join(source.root, source.singleFile), path.join(source.root, singleFile));
+  return { ...source, format: { kind: 'file', extension }, singleFile };
 }

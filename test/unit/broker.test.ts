@@ -33,7 +33,7 @@ async function subscriber(statuses: number[], reply?: CloudEvent<unknown>): Prom
 }
 
 const event: EventEnvelope = { id: 'e1', type: 'x.build.start', source: 'test', data: { a: 1 }, correlationid: 'corr', traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' };
-const broker = () => new EmbeddedBroker({ retries: 3, backoffMs: 5, log: createLogger('silent') });
+const broker = () => new EmbeddedBroker({ retries: 3, backoffMs: 5, eventTypePrefix: 'x', log: createLogger('silent') });
 
 describe('isRetryable', () => {
   it('follows the RabbitMQ dispatcher', () => {

@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createBuildContext } from '../../lib/context/build-context.ts';
 import { packDeterministic } from '../../lib/context/deterministic-tar.ts';
 import { nodeDockerfile, nodeRuntime } from '../../lib/runtimes/node/index.ts';
+import type { LoadedSource } from '../../lib/source/load.ts';
 import { unpackArchive } from '../../lib/source/unpack.ts';
 
 const images = { build: 'docker.io/library/node:24.9.0-bookworm-slim', runtime: 'docker.io/library/node:24.9.0-bookworm-slim' };
@@ -17,6 +18,8 @@ beforeEach(async () => {
 afterEach(async () => {
   await fs.rm(dir, { recursive: true, force: true });
 });
+
+const archive = (root: string): LoadedSource => ({ root, format: { kind: 'tar.gz' } });
 
 async function writeSource(root: string, files: Record<string, string>, order: string[] = Object.keys(files)): Promise<void> {
   for (const name of order) {
@@ -38,8 +41,8 @@ describe('createBuildContext', () => {
     await fs.mkdir(path.join(second, 'node_modules', 'junk'), { recursive: true });
     await fs.writeFile(path.join(second, 'node_modules', 'junk', 'x.js'), 'x');
 
-    const a = await createBuildContext(first, nodeRuntime, manifest, images, path.join(dir, 'stage-a'));
-    const b = await createBuildContext(second, nodeRuntime, manifest, images, path.join(dir, 'stage-b'));
+    const a = await createBuildContext(archive(first), nodeRuntime, manifest, images, path.join(dir, 'stage-a'));
+    const b = await createBuildContext(archive(second), nodeRuntime, manifest, images, path.join(dir, 'stage-b'));
     expect(b.digest).toBe(a.digest);
     expect(b.bytes.equals(a.bytes)).toBe(true);
     expect(a.digest).toMatch(/^[0-9a-f]{64}$/);
@@ -48,18 +51,18 @@ describe('createBuildContext', () => {
   it('changes digest when the code, the handler or a base image changes', async () => {
     const source = path.join(dir, 'src');
     await writeSource(source, files);
-    const base = await createBuildContext(source, nodeRuntime, manifest, images, path.join(dir, 's1'));
-    const otherHandler = await createBuildContext(source, nodeRuntime, { ...manifest, exportName: 'other' }, images, path.join(dir, 's2'));
-    const otherImage = await createBuildContext(source, nodeRuntime, manifest, { ...images, runtime: 'node:24.9.1' }, path.join(dir, 's3'));
+    const base = await createBuildContext(archive(source), nodeRuntime, manifest, images, path.join(dir, 's1'));
+    const otherHandler = await createBuildContext(archive(source), nodeRuntime, { ...manifest, exportName: 'other' }, images, path.join(dir, 's2'));
+    const otherImage = await createBuildContext(archive(source), nodeRuntime, manifest, { ...images, runtime: 'node:24.9.1' }, path.join(dir, 's3'));
     await fs.writeFile(path.join(source, 'index.js'), 'export const handler = async () => 2;');
-    const otherCode = await createBuildContext(source, nodeRuntime, manifest, images, path.join(dir, 's4'));
+    const otherCode = await createBuildContext(archive(source), nodeRuntime, manifest, images, path.join(dir, 's4'));
     expect(new Set([base.digest, otherHandler.digest, otherImage.digest, otherCode.digest]).size).toBe(4);
   });
 
   it('holds the Dockerfile, the wrapper and the function, with no metadata of this host', async () => {
     const source = path.join(dir, 'src');
     await writeSource(source, files);
-    const context = await createBuildContext(source, nodeRuntime, manifest, images, path.join(dir, 'stage'));
+    const context = await createBuildContext(archive(source), nodeRuntime, manifest, images, path.join(dir, 'stage'));
     const out = path.join(dir, 'out');
     await unpackArchive(context.bytes, 'tar.gz', out, { maxBytes: 1 << 24, maxFiles: 1000, maxDepth: 10 });
     const dockerfile = await fs.readFile(path.join(out, 'Dockerfile'), 'utf8');
@@ -82,11 +85,14 @@ describe('nodeDockerfile', () => {
     expect(text.indexOf('USER 1000:1000')).toBeGreaterThan(text.lastIndexOf('FROM '));
   });
 
-  it('pins the wrapper dependencies to the versions the platform itself runs', async () => {
+  it('pins the wrapper and build step dependencies to the versions the platform itself runs', async () => {
+    // Host builds use the platform's node_modules in place of the template's: the versions must be the same.
     const template = JSON.parse(await fs.readFile(new URL('../../lib/runtimes/node/template/package.json', import.meta.url), 'utf8'));
     const platform = JSON.parse(await fs.readFile(new URL('../../package.json', import.meta.url), 'utf8'));
     expect(template.dependencies['faas-js-runtime']).toBe(platform.dependencies['faas-js-runtime']);
     expect(template.devDependencies.esbuild).toBe(platform.dependencies.esbuild);
+    expect(template.devDependencies.typescript).toBe(platform.devDependencies.typescript);
+    expect(template.devDependencies['@types/node']).toBe(platform.devDependencies['@types/node']);
   });
 });
 

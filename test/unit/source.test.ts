@@ -36,10 +36,12 @@ describe('detectFormat', () => {
     expect(detectFormat('x.js', rawZip([{ name: 'a' }]))).toEqual({ kind: 'zip' });
     expect(detectFormat('x', rawTarGz([{ name: 'a' }]))).toEqual({ kind: 'tar.gz' });
   });
-  it('takes the language of a single file from its extension, .js by default', () => {
+  it('keeps the extension of a single file for the runtimes to decide', () => {
     expect(detectFormat('a/b.ts', Buffer.from('x'))).toEqual({ kind: 'file', extension: '.ts' });
     expect(detectFormat('a/b.MJS', Buffer.from('x'))).toEqual({ kind: 'file', extension: '.mjs' });
-    expect(detectFormat('a/b', Buffer.from('x'))).toEqual({ kind: 'file', extension: '.js' });
+    expect(detectFormat('a/b.py', Buffer.from('x'))).toEqual({ kind: 'file', extension: '.py' });
+    expect(detectFormat('a/b.go', Buffer.from('x'))).toEqual({ kind: 'file', extension: '.go' });
+    expect(detectFormat('a/b', Buffer.from('x'))).toEqual({ kind: 'file', extension: '' });
   });
   it('tells text from binary', () => {
     expect(looksLikeText(Buffer.from('export const a = 1;'))).toBe(true);

@@ -1,7 +1,7 @@
 import { BatchV1Api, CoreV1Api, type KubeConfig, type V1Job } from '@kubernetes/client-node';
 import { buildJobManifest, KANIKO_CONTAINER, type BuildJobSettings } from '../../kubernetes/build-job.ts';
 import { buildRecordFromJob, terminationMessageOf } from '../../kubernetes/status.ts';
-import { Annotations, Labels } from '../../naming.ts';
+import { Annotations, Labels, MANAGED_BY } from '../../naming.ts';
 import type { BuildExecutor, BuildRecord, BuildRequest } from '../../ports/build-executor.ts';
 import type { SourceStore } from '../../ports/source-store.ts';
 import { isAlreadyExists, isNotFound, kubernetesError } from './kube-errors.ts';
@@ -61,6 +61,15 @@ export class JobBuildExecutor implements BuildExecutor {
       return jobs.items.map((job) => buildRecordFromJob(job, this.settings.imageRepository));
     } catch (error) {
       throw kubernetesError(error, `list the Jobs of ${functionName}`);
+    }
+  }
+
+  async listActive(): Promise<BuildRecord[]> {
+    try {
+      const jobs = await this.batch.listNamespacedJob({ namespace: this.namespace, labelSelector: `${Labels.Component}=build,${Labels.ManagedBy}=${MANAGED_BY}` });
+      return jobs.items.map((job) => buildRecordFromJob(job, this.settings.imageRepository)).filter((r) => r.status.phase === 'Pending' || r.status.phase === 'Running');
+    } catch (error) {
+      throw kubernetesError(error, 'list build Jobs');
     }
   }
 

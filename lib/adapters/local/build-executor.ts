@@ -4,6 +4,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import pLimit from 'p-limit';
 import type { Logger } from 'pino';
+import type { Config } from '../../config/schema.ts';
 import type { BuildExecutor, BuildFailureReason, BuildRecord, BuildRequest } from '../../ports/build-executor.ts';
 import type { SourceStore } from '../../ports/source-store.ts';
 import type { Runtime } from '../../runtimes/runtime.ts';
@@ -16,6 +17,8 @@ export interface LocalBuildExecutorOptions {
   dir: string;
   store: SourceStore;
   runtimeFor: (name: string) => Runtime;
+  /** Where the runtimes find this host's toolchains. */
+  config: Config;
   concurrency: number;
   limits: UnpackLimits;
   maxContextBytes: number;
@@ -56,6 +59,7 @@ export class LocalBuildExecutor implements BuildExecutor {
       name: request.name,
       labels: request.labels,
       annotations: request.annotations,
+      createdAt: new Date().toISOString(),
       spec: {
         functionName: request.functionName,
         runtime: request.runtime,
@@ -81,6 +85,10 @@ export class LocalBuildExecutor implements BuildExecutor {
 
   async list(): Promise<BuildRecord[]> {
     return this.records.list();
+  }
+
+  async listActive(): Promise<BuildRecord[]> {
+    return (await this.records.list()).filter((r) => r.status.phase === 'Pending' || r.status.phase === 'Running');
   }
 
   async cancel(name: string): Promise<boolean> {
@@ -131,8 +139,8 @@ export class LocalBuildExecutor implements BuildExecutor {
       const context = await this.options.store.get(record.spec.contextKey, { maxBytes: this.options.maxContextBytes });
       await unpackArchive(context, 'tar.gz', work, this.options.limits);
       const runtime = this.options.runtimeFor(record.spec.runtime);
-      await runtime.linkHostDependencies(work);
-      await this.execute(name, runtime.buildCommand, work, record.spec.timeoutSeconds);
+      const buildCommand = await runtime.prepareHostBuild(work, this.options.config);
+      await this.execute(name, buildCommand, work, record.spec.timeoutSeconds);
     } catch (error) {
       await fs.appendFile(this.logFile(name), `${(error as Error).message}\n`).catch(() => undefined);
       await this.finish(name, { phase: 'Failed', reason: 'ExecutorError', message: `The build could not run: ${(error as Error).message}` });

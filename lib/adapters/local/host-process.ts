@@ -2,7 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import path from 'node:path';
 
-const PASSED_THROUGH = /^(?:PATH|HOME|TMPDIR|LANG|LC_ALL|TZ|NODE_EXTRA_CA_CERTS|HTTPS?_PROXY|NO_PROXY|https?_proxy|no_proxy|npm_config_registry|npm_config_cache)$/;
+/** What a process needs to run, and how the package managers of the runtimes reach their registries and caches. */
+const PASSED_THROUGH =
+  /^(?:PATH|HOME|TMPDIR|LANG|LC_ALL|TZ|XDG_CACHE_HOME|SSL_CERT_FILE|SSL_CERT_DIR|NODE_EXTRA_CA_CERTS|HTTPS?_PROXY|NO_PROXY|https?_proxy|no_proxy|npm_config_registry|npm_config_cache|PIP_(?:INDEX_URL|EXTRA_INDEX_URL|TRUSTED_HOST|CERT|FIND_LINKS|DEFAULT_TIMEOUT|CACHE_DIR)|GO(?:PROXY|SUMDB|NOSUMDB|NOPROXY|PRIVATE|INSECURE|PATH|MODCACHE|CACHE|TOOLCHAIN))$/;
 
 /**
  * Environment of a user build or function: only what a process needs to run, never the

@@ -1,13 +1,17 @@
 // Build step of a Node.js function, run from the build context root: on the host by the
 // embedded platform, and by `RUN` in the image build. Installs the function's
-// dependencies, compiles TypeScript, and checks that the handler exists.
+// dependencies, type-checks and compiles TypeScript, and checks that the handler exists.
+// A failure ends with one `build failed: <cause>` line: the platform reports that line.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = process.cwd();
 const functionDir = path.join(root, 'function');
+const generatedDir = path.join(functionDir, '.knative-lambda');
+const TYPESCRIPT = /\.[mc]?ts$/;
+const JAVASCRIPT = /\.[mc]?js$/;
 const manifest = JSON.parse(readFileSync(path.join(root, 'runtime', 'function.json'), 'utf8'));
 
 function fail(message) {
@@ -59,11 +63,48 @@ function entryFile(pkg) {
   return found;
 }
 
+/** Source files of the function, relative to its folder, without installed or generated ones. */
+function sourceFiles(pattern, dir = '') {
+  return readdirSync(path.join(functionDir, dir), { withFileTypes: true }).flatMap((entry) => {
+    const relative = path.join(dir, entry.name);
+    if (entry.isDirectory()) return entry.name === 'node_modules' || entry.name.startsWith('.') ? [] : sourceFiles(pattern, relative);
+    return pattern.test(entry.name) ? [relative] : [];
+  });
+}
+
+/**
+ * esbuild only strips types: tsc checks them. The function's own tsconfig.json is honoured;
+ * without one, strict defaults with the Node.js types the wrapper brings.
+ */
+function typeCheck() {
+  const tsc = path.join(path.dirname(fileURLToPath(import.meta.resolve('typescript/package.json'))), 'bin', 'tsc');
+  let project = path.join(functionDir, 'tsconfig.json');
+  if (!existsSync(project)) {
+    project = path.join(generatedDir, 'tsconfig.json');
+    const typeRoots = path.relative(generatedDir, path.join(root, 'runtime', 'node_modules', '@types'));
+    const compilerOptions = { strict: true, target: 'es2024', module: 'nodenext', moduleResolution: 'nodenext', allowImportingTsExtensions: true, skipLibCheck: true, types: ['node'], typeRoots: [typeRoots] };
+    writeFileSync(project, JSON.stringify({ compilerOptions, include: ['../**/*.ts', '../**/*.mts', '../**/*.cts'], exclude: ['../node_modules'] }, null, 2));
+  }
+  console.log(`type-checking with tsc -p ${path.relative(functionDir, project)}`);
+  const result = spawnSync(process.execPath, [tsc, '-p', project, '--noEmit', '--pretty', 'false'], { cwd: functionDir, encoding: 'utf8' });
+  process.stdout.write(result.stdout ?? '');
+  process.stderr.write(result.stderr ?? '');
+  if (result.error) fail(`tsc could not run: ${result.error.message}`);
+  if (result.status === 0) return;
+  const errors = (result.stdout ?? '').split('\n').filter((line) => / error TS\d+:/.test(line));
+  const [first] = errors;
+  if (!first) fail(`tsc exited with status ${result.status}`);
+  // tsc prints `file(line,column): error TSxxxx: message`.
+  const located = first.replace(/^(.+?)\((\d+),(\d+)\): /, '$1:$2:$3: ');
+  fail(`type error at ${located}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}`);
+}
+
 async function compileTypeScript(entry) {
-  if (!/\.[mc]?ts$/.test(entry)) return entry;
+  if (!TYPESCRIPT.test(entry)) return entry;
+  mkdirSync(generatedDir, { recursive: true });
+  typeCheck();
   const { build } = await import('esbuild');
   const outfile = path.join('.knative-lambda', 'entry.mjs');
-  mkdirSync(path.join(functionDir, '.knative-lambda'), { recursive: true });
   console.log(`compiling ${entry} with esbuild`);
   try {
     await build({
@@ -82,6 +123,30 @@ async function compileTypeScript(entry) {
     fail(`TypeScript compilation failed: ${error.message}`);
   }
   return outfile;
+}
+
+/** ES module syntax errors carry no location: `node --check` on each source file finds it. */
+function locateSyntaxError() {
+  for (const file of sourceFiles(JAVASCRIPT)) {
+    const check = spawnSync(process.execPath, ['--check', file], { cwd: functionDir, encoding: 'utf8' });
+    if (check.status === 0) continue;
+    const [where = file] = check.stderr.split('\n');
+    return path.relative(functionDir, path.resolve(functionDir, where));
+  }
+  return undefined;
+}
+
+/** Why loading the entry failed, in the words a developer acts on. */
+function loadFailure(error, entry) {
+  const missing = /^Cannot find package '([^']+)'/.exec(error.message);
+  if (error.code === 'ERR_MODULE_NOT_FOUND' && missing) {
+    return `${entry} imports "${missing[1]}", which is not installed: add it to "dependencies" in package.json`;
+  }
+  if (error.name === 'SyntaxError') {
+    const where = locateSyntaxError();
+    return `syntax error${where ? ` at ${where}` : ` in ${entry}`}: ${error.message}`;
+  }
+  return `loading ${entry} threw: ${error.stack ?? error.message}`;
 }
 
 function resolveHandler(mod, entry) {
@@ -104,7 +169,7 @@ let mod;
 try {
   mod = await import(pathToFileURL(path.join(functionDir, runnable)).href);
 } catch (error) {
-  fail(`loading ${entry} threw: ${error.stack ?? error.message}`);
+  fail(loadFailure(error, entry));
 }
 const { exportName, style } = resolveHandler(mod, entry);
 writeFileSync(path.join(root, 'runtime', 'build.json'), JSON.stringify({ entry: runnable, exportName, style }, null, 2));
