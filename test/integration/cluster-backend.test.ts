@@ -17,13 +17,16 @@ import { startApiServerSourceHarness, type Harness } from "./support/apiserverso
 import { requireKubernetes, requireS3, requireTool, type TestEnv } from "./support/env.ts";
 import { KNATIVE_SERVICE, pretendKnativeServingMarksReady } from "./support/knative.ts";
 import { adminKubeConfig, adminKubeconfigPath, kubeConfigForServiceAccount, waitFor, type Identity } from "./support/kubernetes.ts";
-import { startEventCollector, startFunction, type FunctionProcess } from "./support/platform-processes.ts";
+import { startEventCollector, startFunction, startTraceCollector, type FunctionProcess } from "./support/platform-processes.ts";
 
 const execFileAsync = promisify(execFile);
 const NAMESPACE = "knative-lambda";
 const PREFIX = "network.notifi.lambda";
 const REPOSITORY = "registry.test.local/functions";
-const TRACEPARENT = `00-${randomBytes(16).toString("hex")}-${randomBytes(8).toString("hex")}-01`;
+const TRACE_ID = randomBytes(16).toString("hex");
+const TRACEPARENT = `00-${TRACE_ID}-${randomBytes(8).toString("hex")}-01`;
+/** Events and annotations continue the trace: same trace id, the span of whoever wrote them. */
+const traceIdOf = (traceparent: unknown): string | undefined => (typeof traceparent === "string" ? traceparent.split("-")[1] : undefined);
 const PUSHED_DIGEST = `sha256:${randomBytes(32).toString("hex")}`;
 const KWOK = "kwok.knative-lambda.test";
 
@@ -34,6 +37,7 @@ let custom: k8s.CustomObjectsApi;
 let builderIdentity: Identity;
 let watcherIdentity: Identity;
 let collector: Awaited<ReturnType<typeof startEventCollector>>;
+let traces: Awaited<ReturnType<typeof startTraceCollector>>;
 let watcher: FunctionProcess;
 let harness: Harness;
 const builders: Record<"ok" | "failing" | "slow", FunctionProcess> = {} as never;
@@ -58,6 +62,10 @@ function functionEnv(role: string, identity: Identity, extra: Record<string, str
     AWS_SECRET_ACCESS_KEY: env.s3.secretAccessKey,
     KL_IMAGE_REPOSITORY: REPOSITORY,
     K_SINK: collector.url,
+    OTEL_TRACES_EXPORTER: "otlp",
+    OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+    OTEL_EXPORTER_OTLP_ENDPOINT: traces.url,
+    OTEL_BSP_SCHEDULE_DELAY: "100",
     ...extra,
   };
 }
@@ -106,6 +114,7 @@ beforeAll(async () => {
   builderIdentity = await kubeConfigForServiceAccount(NAMESPACE, "knative-lambda-builder");
   watcherIdentity = await kubeConfigForServiceAccount(NAMESPACE, "knative-lambda-job-watcher");
   collector = await startEventCollector();
+  traces = await startTraceCollector();
   watcher = await startFunction("job-watcher", functionEnv("job-watcher", watcherIdentity));
   builders.ok = await startFunction("builder", functionEnv("builder", builderIdentity, { KL_BUILD_POD_ANNOTATIONS: JSON.stringify({ [`${KWOK}/termination-message`]: PUSHED_DIGEST }) }));
   builders.failing = await startFunction("builder-failing", functionEnv("builder", builderIdentity, { KL_BUILD_POD_ANNOTATIONS: JSON.stringify({ [`${KWOK}/outcome`]: "fail", [`${KWOK}/termination-message`]: "error building image: RUN npm ci returned 1" }) }));
@@ -117,6 +126,7 @@ afterAll(async () => {
   harness?.stop();
   await Promise.all([watcher, ...Object.values(builders)].filter(Boolean).map((p) => p.stop()));
   await collector?.close();
+  await traces?.close();
 });
 
 describe("a build that succeeds, from build.start to service.ready", () => {
@@ -132,7 +142,7 @@ describe("a build that succeeds, from build.start to service.ready", () => {
     expect(started.status, started.body).toBe(200);
     expect(started.reply?.type).toBe(`${PREFIX}.build.started`);
     expect(started.reply?.data).toMatchObject({ duplicate: false, function_name: fn(), runtime: "nodejs" });
-    expect(started.reply?.traceparent).toBe(TRACEPARENT);
+    expect(traceIdOf(started.reply?.traceparent)).toBe(TRACE_ID);
 
     const job = await readJob(String(started.reply?.data?.build_id));
     const container = job.spec!.template.spec!.containers[0]!;
@@ -141,7 +151,7 @@ describe("a build that succeeds, from build.start to service.ready", () => {
     expect(container.env?.find((e) => e.name === "AWS_SECRET_ACCESS_KEY")?.valueFrom?.secretKeyRef?.name).toBe("knative-lambda-store");
     expect(JSON.stringify(job)).not.toContain(env.s3.secretAccessKey);
     expect(job.metadata?.labels?.[Labels.Function]).toBe(fn());
-    expect(job.metadata?.annotations?.[Annotations.TraceParent]).toBe(TRACEPARENT);
+    expect(traceIdOf(job.metadata?.annotations?.[Annotations.TraceParent])).toBe(TRACE_ID);
     expect(job.metadata?.annotations?.[Annotations.CorrelationId]).toBe(startEvent.correlationid);
   });
 
@@ -161,7 +171,7 @@ describe("a build that succeeds, from build.start to service.ready", () => {
     expect(complete.data).toMatchObject({ image: `${REPOSITORY}/${fn()}@${PUSHED_DIGEST}`, cache_hit: false, superseded: false, correlation_id: startEvent.correlationid });
     expect(complete.data?.duration_seconds).toEqual(expect.any(Number));
     expect(complete.correlationid).toBe(startEvent.correlationid);
-    expect(complete.traceparent).toBe(TRACEPARENT);
+    expect(traceIdOf(complete.traceparent)).toBe(TRACE_ID);
     const ksvc = (await custom.getNamespacedCustomObject({ ...KNATIVE_SERVICE, namespace: NAMESPACE, name: fn() })) as { spec: { template: { spec: { containers: Array<{ image: string; env: unknown[] }> }; metadata: { annotations: Record<string, string> } } } };
     expect(ksvc.spec.template.spec.containers[0]?.image).toBe(`${REPOSITORY}/${fn()}@${PUSHED_DIGEST}`);
     expect(ksvc.spec.template.spec.containers[0]?.env).toEqual([{ name: "GREETING", value: "hi" }]);
@@ -172,7 +182,28 @@ describe("a build that succeeds, from build.start to service.ready", () => {
     await pretendKnativeServingMarksReady(admin, NAMESPACE, fn(), `http://${fn()}.${NAMESPACE}.example.com`);
     const ready = await waitForEmitted("service.ready", fn());
     expect(ready.data).toMatchObject({ url: `http://${fn()}.${NAMESPACE}.example.com`, correlation_id: startEvent.correlationid });
-    expect(ready.traceparent).toBe(TRACEPARENT);
+    expect(traceIdOf(ready.traceparent)).toBe(TRACE_ID);
+  });
+
+  it("one trace spans the builder and the job-watcher, from build.start to service.ready", async () => {
+    const traceId = TRACE_ID;
+    const expected: Array<[string, string]> = [
+      ["knative-lambda-builder", `process ${PREFIX}.build.start`],
+      ["knative-lambda-builder", "store get"],
+      ["knative-lambda-builder", "kubernetes job.create"],
+      ["knative-lambda-job-watcher", "reconcile build"],
+      ["knative-lambda-job-watcher", "kubernetes service.apply"],
+      ["knative-lambda-job-watcher", `send ${PREFIX}.build.complete`],
+      ["knative-lambda-job-watcher", "reconcile service"],
+      ["knative-lambda-job-watcher", `send ${PREFIX}.service.ready`],
+    ];
+    const inTrace = await waitFor("the spans of the build", async () => {
+      const spans = traces.spans.filter((s) => s.traceId === traceId);
+      return expected.every(([service, name]) => spans.some((s) => s.service === service && s.name === name)) && spans;
+    }, 30_000);
+    const builderSpan = inTrace.find((s) => s.name === `process ${PREFIX}.build.start` && s.service === "knative-lambda-builder")!;
+    const reconcile = inTrace.find((s) => s.name === "reconcile build")!;
+    expect(reconcile.parentSpanId).toBe(builderSpan.spanId);
   });
 
   it("redelivered and out-of-order Job events announce nothing twice", async () => {
@@ -217,7 +248,7 @@ describe("builds that fail", () => {
     const failed = await waitForEmitted("build.failed", functionName({ thirdPartyId: tenant, parserId: parser }));
     expect(failed.data).toMatchObject({ reason: "BuildFailed", error_category: "permanent" });
     expect(String(failed.data?.log_tail)).toContain("RUN npm ci returned 1");
-    expect(failed.traceparent).toBe(TRACEPARENT);
+    expect(traceIdOf(failed.traceparent)).toBe(TRACE_ID);
   });
 
   it("a build past its deadline ends with build.timeout", async () => {

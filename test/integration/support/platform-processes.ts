@@ -79,3 +79,35 @@ export async function startEventCollector(): Promise<{ url: string; events: Clou
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }
+
+export interface ReceivedSpan {
+  service: string;
+  traceId: string;
+  spanId: string;
+  parentSpanId: string;
+  name: string;
+}
+
+/** An OTLP/HTTP (JSON) endpoint that plays the trace collector and keeps the spans it receives. */
+export async function startTraceCollector(): Promise<{ url: string; spans: ReceivedSpan[]; close: () => Promise<void> }> {
+  const spans: ReceivedSpan[] = [];
+  const server = http.createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on("data", (chunk: Buffer) => chunks.push(chunk));
+    request.on("end", () => {
+      if (request.url !== "/v1/traces") return void response.writeHead(404).end();
+      const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as {
+        resourceSpans?: Array<{ resource?: { attributes?: Array<{ key: string; value: { stringValue?: string } }> }; scopeSpans?: Array<{ spans?: Array<{ traceId: string; spanId: string; parentSpanId?: string; name: string }> }> }>;
+      };
+      for (const resource of body.resourceSpans ?? []) {
+        const service = resource.resource?.attributes?.find((a) => a.key === "service.name")?.value.stringValue ?? "";
+        for (const scope of resource.scopeSpans ?? []) {
+          for (const span of scope.spans ?? []) spans.push({ service, traceId: span.traceId, spanId: span.spanId, parentSpanId: span.parentSpanId ?? "", name: span.name });
+        }
+      }
+      response.writeHead(200, { "content-type": "application/json" }).end("{}");
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, spans, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
