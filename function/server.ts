@@ -9,7 +9,10 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import faas from 'faas-js-runtime';
+import { CONSUMED_KINDS } from '../lib/events/types.ts';
 import { serveMetrics } from '../lib/observability/exposition.ts';
+import { initialiseSeries } from '../lib/observability/metrics.ts';
+import { runtimeNames } from '../lib/runtimes/registry.ts';
 import { startTracing } from '../lib/observability/tracing.ts';
 import * as platformFunction from './index.ts';
 
@@ -35,6 +38,7 @@ function serveOwnMetrics(server: Server): void {
 
 export async function startPlatformFunction(port: number, logLevel = 'warn', serviceName = `knative-lambda-${process.env.KL_ROLE ?? 'builder'}`): Promise<Server> {
   const tracing = await startTracing(serviceName);
+  initialiseSeries(runtimeNames(), CONSUMED_KINDS);
   platformFunction.onShutdown(() => tracing.shutdown());
   const server = await faas.start(platformFunction as unknown as Parameters<typeof faas.start>[0], { port, logLevel: logLevel as never });
   serveOwnMetrics(server);

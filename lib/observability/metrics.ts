@@ -96,6 +96,27 @@ export const metrics = {
   }),
 };
 
+/** Failure reasons of builds, with the category each one has (see build-outcome). */
+const BUILD_FAILURES: Array<[string, string]> = [
+  ['BuildFailed', 'permanent'],
+  ['Cancelled', 'permanent'],
+  ['ExecutorError', 'transient'],
+];
+
+/**
+ * Creates the series that alerts take rates of, at 0, so that the first event after a
+ * start is seen by `rate()` and `increase()` instead of only creating the series.
+ */
+export function initialiseSeries(runtimes: readonly string[], eventKinds: readonly string[]): void {
+  for (const runtime of runtimes) {
+    metrics.buildsStarted.inc({ runtime }, 0);
+    metrics.buildsCompleted.inc({ runtime }, 0);
+    metrics.buildsTimedOut.inc({ runtime }, 0);
+    for (const [reason, category] of BUILD_FAILURES) metrics.buildsFailed.inc({ runtime, reason, category }, 0);
+  }
+  for (const type of eventKinds) metrics.deadLetteredEvents.inc({ type }, 0);
+}
+
 export interface ActiveBuild {
   createdAt?: string | undefined;
   status: { startTime?: string | undefined };

@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPlatform, type TestPlatform } from '../support/embedded-platform.ts';
+import { metricNamesIn, queriedExpressions, recordingRuleNames, selectorsIn, TARGET_LABELS } from '../support/promql.ts';
 import { requireTool } from './support/env.ts';
 
 let platform: TestPlatform;
@@ -35,5 +36,47 @@ describe('the /metrics exposition', () => {
     // convention promtool lints for; those lines are theirs, not ours.
     const ours = problems.filter((line) => !DEFAULT_NODEJS_GAUGES.some((name) => line.startsWith(name)));
     expect(ours).toEqual([]);
+  });
+});
+
+/** Families (from # TYPE lines) and the label names their samples carry, from Prometheus text. */
+function parseExposition(text: string): Map<string, { type: string; labels: Set<string>; samples: Set<string> }> {
+  const families = new Map<string, { type: string; labels: Set<string>; samples: Set<string> }>();
+  for (const match of text.matchAll(/^# TYPE (\S+) (\S+)$/gm)) families.set(match[1]!, { type: match[2]!, labels: new Set(), samples: new Set() });
+  for (const line of text.split('\n')) {
+    const sample = /^([a-zA-Z_:][\w:]*)(?:\{([^}]*)\})? /.exec(line);
+    if (!sample) continue;
+    const [, name = '', labels = ''] = sample;
+    const family = families.get(name) ?? families.get(name.replace(/_(bucket|sum|count)$/, ''));
+    family?.samples.add(name);
+    for (const label of labels.matchAll(/([a-zA-Z_]\w*)="/g)) family?.labels.add(label[1]!);
+  }
+  return families;
+}
+
+describe('what dashboards and alerts query', () => {
+  it('is exported by a platform that has handled events, with the labels the queries match on', async () => {
+    const families = parseExposition(await (await fetch(`${platform.url}/metrics`)).text());
+    const recorded = new Set(recordingRuleNames());
+    const missing: string[] = [];
+    for (const { source, expr } of queriedExpressions()) {
+      for (const name of metricNamesIn(expr)) {
+        if (recorded.has(name)) continue;
+        const family = families.get(name) ?? families.get(name.replace(/_(bucket|sum|count)$/, ''));
+        if (!family) missing.push(`${source}: ${name} is not exported`);
+        else if (family.type === 'histogram' && name === family.type) missing.push(`${source}: ${name} is a histogram family`);
+      }
+      for (const selector of selectorsIn(expr)) {
+        if (recorded.has(selector.metric)) continue;
+        const family = families.get(selector.metric) ?? families.get(selector.metric.replace(/_(bucket|sum|count)$/, ''));
+        if (!family || family.samples.size === 0) continue;
+        for (const label of selector.labels) {
+          if ((TARGET_LABELS as readonly string[]).includes(label) || label === '__name__' || label === 'le') continue;
+          if (!family.labels.has(label)) missing.push(`${source}: ${selector.metric} has no label ${label}`);
+        }
+      }
+    }
+    expect(missing).toEqual([]);
+    expect(queriedExpressions().length).toBeGreaterThan(40);
   });
 });
