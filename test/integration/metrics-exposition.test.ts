@@ -64,7 +64,7 @@ describe('what dashboards and alerts query', () => {
         if (recorded.has(name)) continue;
         const family = families.get(name) ?? families.get(name.replace(/_(bucket|sum|count)$/, ''));
         if (!family) missing.push(`${source}: ${name} is not exported`);
-        else if (family.type === 'histogram' && name === family.type) missing.push(`${source}: ${name} is a histogram family`);
+        else if (family.type === 'histogram' && families.get(name) === family) missing.push(`${source}: ${name} is a histogram family; query _bucket, _sum or _count`);
       }
       for (const selector of selectorsIn(expr)) {
         if (recorded.has(selector.metric)) continue;
