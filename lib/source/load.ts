@@ -14,7 +14,7 @@ export interface LoadedSource {
 }
 
 /** Base name of a single-file source; the runtimes find it under this name. */
-export const SINGLE_FILE_BASENAME = 'index';
+const SINGLE_FILE_BASENAME = 'index';
 
 export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');

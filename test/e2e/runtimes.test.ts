@@ -3,6 +3,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { CloudEvent, HTTP } from 'cloudevents';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageSource } from '../../lib/cli/package-source.ts';
@@ -69,17 +70,17 @@ interface FeedEntry {
   event: { type: string; data: Record<string, unknown> };
 }
 
-async function eventOf(correlationId: string, type: string): Promise<FeedEntry['event']> {
+async function failureOf(correlationId: string): Promise<FeedEntry['event']> {
   const deadline = Date.now() + BUILD_MS;
   while (Date.now() < deadline) {
     const entries = await platform.api<FeedEntry[]>(`/api/events?after=0&correlationid=${correlationId}`);
-    const found = entries.find((e) => e.event.type === `${PREFIX}.${type}`);
-    if (found) return found.event;
-    const failed = entries.find((e) => e.event.type.endsWith('.failed') || e.event.type.endsWith('.timeout'));
-    if (failed && !type.endsWith('.failed')) throw new Error(`expected ${type}, got ${JSON.stringify(failed.event)}`);
+    const failed = entries.find((e) => e.event.type === `${PREFIX}.build.failed`);
+    if (failed) return failed.event;
+    const built = entries.find((e) => e.event.type === `${PREFIX}.build.complete`);
+    if (built) throw new Error(`the build was meant to fail: ${JSON.stringify(built.event)}`);
     await sleep(200);
   }
-  throw new Error(`no ${type} for ${correlationId}`);
+  throw new Error(`no build.failed for ${correlationId}`);
 }
 
 /** Uploads files (a directory, packed as the CLI packs it) and sends build.start, as a producer does. */
@@ -113,7 +114,7 @@ async function buildStart(parserId: string, files: Record<string, string>, extra
 }
 
 async function buildFailure(parserId: string, files: Record<string, string>, extra: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
-  const failed = await eventOf(await buildStart(parserId, files, extra), 'build.failed');
+  const failed = await failureOf(await buildStart(parserId, files, extra));
   expect(failed.data).toMatchObject({ reason: 'BuildFailed', error_category: 'permanent' });
   const message = String(failed.data.message);
   // The cause travels with the last lines of the build log, which end with it.
@@ -228,21 +229,44 @@ describe('single files', () => {
   });
 });
 
+describe('TypeScript with typed dependencies', () => {
+  it(
+    'type-checks against the devDependencies\' declarations, and runs without them',
+    async () => {
+      const dir = path.join(scratch, 'typed');
+      await fs.mkdir(dir, { recursive: true });
+      const pkg = { type: 'module', main: 'index.ts', dependencies: { ms: '2.1.3' }, devDependencies: { '@types/ms': '2.1.0' } };
+      await fs.writeFile(path.join(dir, 'package.json'), JSON.stringify(pkg));
+      await fs.writeFile(path.join(dir, 'index.ts'), 'import ms from "ms";\n\nexport function handle(): { later: string } {\n  return { later: ms(90_000, { long: true }) };\n}\n');
+      const result = await platform.cli('deploy', dir, '--name', 'typed');
+      expect(result.status, result.stdout).toBe(0);
+      expect(await (await fetch(url('typed'))).json()).toEqual({ later: '2 minutes' });
+      const [build] = await platform.api<Array<{ image: string }>>(`/api/builds?function=${fn('typed')}`);
+      const installed = path.join(fileURLToPath(build?.image ?? ''), 'function', 'node_modules');
+      await expect(fs.stat(path.join(installed, 'ms'))).resolves.toBeTruthy();
+      await expect(fs.stat(path.join(installed, '@types', 'ms'))).rejects.toThrow('ENOENT');
+    },
+    BUILD_MS,
+  );
+});
+
 describe('builds that fail name their cause', () => {
   it(
-    'Node.js: a syntax error, a missing dependency, a wrong handler name, a type error',
+    'Node.js: a syntax error, a missing dependency, a wrong handler name, a type error, a dependency that does not exist',
     async () => {
       const pkg = JSON.stringify({ type: 'module' });
-      const [syntax, missing, handler, types] = await Promise.all([
+      const [syntax, missing, handler, types, unknown] = await Promise.all([
         buildFailure('node-syntax', { 'package.json': pkg, 'index.js': 'export const handler = async () => {\n  return 1;\n}}\n' }),
         buildFailure('node-missing', { 'package.json': pkg, 'index.js': 'import pad from "left-pad";\nexport const handler = () => pad("1", 2);\n' }),
         buildFailure('node-handler', { 'package.json': pkg, 'index.js': 'export const handler = () => 1;\n' }, { handler: 'index.nope' }),
         buildFailure('node-types', { 'package.json': pkg, 'index.ts': 'export function handle(): string {\n  const count: number = "three";\n  return String(count);\n}\n' }),
+        buildFailure('node-unknown', { 'package.json': JSON.stringify({ type: 'module', dependencies: { 'knative-lambda-no-such-package': '0.0.1' } }), 'index.js': 'export const handler = () => 1;\n' }),
       ]);
       expect(syntax.message).toBe("syntax error at index.js:3: Unexpected token '}'");
       expect(missing.message).toBe('index.js imports "left-pad", which is not installed: add it to "dependencies" in package.json');
       expect(handler.message).toBe('index.js exports no function "nope"; it exports: handler');
       expect(types.message).toBe("type error at index.ts:2:9: error TS2322: Type 'string' is not assignable to type 'number'.");
+      expect(unknown.message).toMatch(/^npm install failed: 404 Not Found - GET \S+knative-lambda-no-such-package/);
     },
     BUILD_MS,
   );
@@ -291,4 +315,18 @@ describe('builds that fail name their cause', () => {
     },
     BUILD_MS,
   );
+});
+
+describe('a host that cannot build a language', () => {
+  it('ends the build with build.failed (ExecutorError) saying what is missing', async () => {
+    const missing = path.join(scratch, 'no-such-python');
+    const other = await startPlatform({ KL_PYTHON: missing });
+    try {
+      const result = await other.cli('deploy', 'examples/python-handle', '--name', 'no-python');
+      expect(result.status).toBe(1);
+      expect(result.stdout).toContain(`✗ build failed (ExecutorError): The build could not run: KL_PYTHON=${missing} does not run`);
+    } finally {
+      await other.stop();
+    }
+  }, 60_000);
 });

@@ -17,7 +17,9 @@ const EXPORTED_IDENTIFIER = /^[A-Z][A-Za-z0-9_]*$/;
 const STANDALONE_GO_MOD = 'module function\n\ngo 1.26\n';
 /** Run from the context root, on the host and by the Dockerfile. */
 const BUILD_STEP = ['go', 'run', '-C', 'runtime', './build'] as const;
-/** distroless `nonroot`. */
+/** Where the build step leaves the binary, relative to the context root. */
+const BINARY = 'bin/function';
+/** distroless's `nonroot`, by number: the image has no shell to look a name up with. */
 const NON_ROOT_USER = '65532:65532';
 
 /**
@@ -37,7 +39,7 @@ RUN ${BUILD_STEP.join(' ')}
 
 FROM ${images.runtime}
 ENV PORT=8080
-COPY --from=build --chown=0:0 /workspace/bin/function /function
+COPY --from=build --chown=0:0 /workspace/${BINARY} /function
 USER ${NON_ROOT_USER}
 EXPOSE 8080
 ENTRYPOINT ["/function"]
@@ -50,7 +52,7 @@ export const goRuntime: Runtime = {
   fileExtensions: [EXTENSION],
   images: { build: 'KL_GO_BUILD_IMAGE', runtime: 'KL_GO_RUNTIME_IMAGE' },
   recognizedBy: `a go.mod or ${EXTENSION} files at the root, or a single ${EXTENSION} file`,
-  startCommand: ['bin/function'],
+  startCommand: [BINARY],
 
   async recognizes(source: LoadedSource) {
     if (source.format.kind === 'file') return source.format.extension === EXTENSION;

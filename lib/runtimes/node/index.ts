@@ -13,6 +13,8 @@ const platformNodeModules = fileURLToPath(new URL('../../../node_modules', impor
 const NAME = 'nodejs';
 /** Run from the context root, on the host and by the Dockerfile. */
 const BUILD_STEP = ['node', 'runtime/build.mjs'] as const;
+/** Run from the built context root, on the host and as the image's command. */
+const START = ['node', 'runtime/serve.mjs'] as const;
 const EXTENSIONS = ['.js', '.mjs', '.cjs', '.ts', '.mts', '.cts'] as const;
 
 /**
@@ -34,10 +36,10 @@ ENV NODE_ENV=production PORT=8080
 WORKDIR /app
 COPY --from=build --chown=0:0 /workspace/function/ function/
 COPY --from=build --chown=0:0 /workspace/runtime/node_modules/ runtime/node_modules/
-COPY --from=build --chown=0:0 /workspace/runtime/serve.mjs /workspace/runtime/build.json runtime/
+COPY --from=build --chown=0:0 /workspace/${START[1]} /workspace/runtime/build.json runtime/
 USER 1000:1000
 EXPOSE 8080
-CMD ["node", "runtime/serve.mjs"]
+CMD ${JSON.stringify(START)}
 `;
 }
 
@@ -47,7 +49,7 @@ export const nodeRuntime: Runtime = {
   fileExtensions: EXTENSIONS,
   images: { build: 'KL_NODE_BUILD_IMAGE', runtime: 'KL_NODE_RUNTIME_IMAGE' },
   recognizedBy: `a package.json, or a single ${EXTENSIONS.join(' ')} file (or one without extension)`,
-  startCommand: ['node', 'runtime/serve.mjs'],
+  startCommand: START,
 
   async recognizes(source: LoadedSource) {
     // Producers of the replaced system upload single JavaScript files under keys without extension.

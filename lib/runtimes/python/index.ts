@@ -15,6 +15,9 @@ const EXTENSION = '.py';
 const MANIFESTS = ['requirements.txt', 'pyproject.toml'] as const;
 /** Run from the context root by the Dockerfile; host builds use the host's interpreter in place of `python`. */
 const BUILD_SCRIPT = 'runtime/build.py';
+const SERVE_SCRIPT = 'runtime/serve.py';
+/** The virtual environment's interpreter, relative to the context root (the image's /app). */
+const VENV_PYTHON = 'venv/bin/python';
 
 /**
  * Multi-stage: the virtual environment (wrapper and function dependencies) is made in the
@@ -37,10 +40,10 @@ ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PORT=8080
 WORKDIR /app
 COPY --from=build --chown=0:0 /app/venv/ venv/
 COPY --from=build --chown=0:0 /app/function/ function/
-COPY --from=build --chown=0:0 /app/runtime/serve.py /app/runtime/build.json runtime/
+COPY --from=build --chown=0:0 /app/${SERVE_SCRIPT} /app/runtime/build.json runtime/
 USER 1000:1000
 EXPOSE 8080
-CMD ["/app/venv/bin/python", "runtime/serve.py"]
+CMD ["/app/${VENV_PYTHON}", "${SERVE_SCRIPT}"]
 `;
 }
 
@@ -50,7 +53,7 @@ export const pythonRuntime: Runtime = {
   fileExtensions: [EXTENSION],
   images: { build: 'KL_PYTHON_BUILD_IMAGE', runtime: 'KL_PYTHON_RUNTIME_IMAGE' },
   recognizedBy: `a ${MANIFESTS.join(' or ')} or ${EXTENSION} files at the root, or a single ${EXTENSION} file`,
-  startCommand: ['venv/bin/python', 'runtime/serve.py'],
+  startCommand: [VENV_PYTHON, SERVE_SCRIPT],
 
   async recognizes(source: LoadedSource) {
     if (source.format.kind === 'file') return source.format.extension === EXTENSION;

@@ -29,20 +29,41 @@ function readPackageJson() {
   }
 }
 
-function installDependencies(pkg) {
-  const deps = Object.keys(pkg?.dependencies ?? {});
-  if (deps.length === 0) {
-    console.log('no dependencies to install');
-    return;
-  }
-  const hasLock = existsSync(path.join(functionDir, 'package-lock.json')) || existsSync(path.join(functionDir, 'npm-shrinkwrap.json'));
-  const args = hasLock
-    ? ['ci', '--ignore-scripts', '--omit=dev', '--no-audit', '--no-fund']
-    : ['install', '--ignore-scripts', '--omit=dev', '--no-audit', '--no-fund', '--no-package-lock'];
-  console.log(`installing ${deps.length} dependencies: npm ${args.join(' ')}`);
-  const result = spawnSync('npm', args, { cwd: functionDir, stdio: 'inherit' });
+const QUIET = ['--no-audit', '--no-fund'];
+const hasLock = existsSync(path.join(functionDir, 'package-lock.json')) || existsSync(path.join(functionDir, 'npm-shrinkwrap.json'));
+const withoutLock = hasLock ? [] : ['--no-package-lock'];
+
+/** Runs npm in the function's folder; on failure names the first line of npm's error that says why. */
+function npm(args) {
+  console.log(`npm ${args.join(' ')}`);
+  const result = spawnSync('npm', args, { cwd: functionDir, encoding: 'utf8' });
+  process.stdout.write(result.stdout ?? '');
+  process.stderr.write(result.stderr ?? '');
   if (result.error) fail(`npm could not run: ${result.error.message}`);
-  if (result.status !== 0) fail(`npm ${args[0]} exited with status ${result.status}`);
+  if (result.status === 0) return;
+  const cause = (result.stderr ?? '')
+    .split('\n')
+    .filter((line) => /^npm (error|ERR!)/.test(line))
+    .map((line) => line.replace(/^npm (error|ERR!)\s*/, '').trim())
+    .find((line) => line && !/^code\b/.test(line) && !line.startsWith('A complete log'));
+  fail(`npm ${args[0]} failed: ${cause ?? `exit status ${result.status}`}`);
+}
+
+/**
+ * Installs the dependencies, install scripts off. TypeScript needs the devDependencies too
+ * (type declarations): those are pruned once compiled. Returns whether there is anything to prune.
+ */
+function installDependencies(pkg, withDev) {
+  const production = Object.keys(pkg?.dependencies ?? {}).length;
+  const development = withDev ? Object.keys(pkg?.devDependencies ?? {}).length : 0;
+  if (production + development === 0) {
+    console.log('no dependencies to install');
+    return false;
+  }
+  const omit = withDev ? [] : ['--omit=dev'];
+  console.log(`installing ${production + development} dependencies`);
+  npm(hasLock ? ['ci', '--ignore-scripts', ...omit, ...QUIET] : ['install', '--ignore-scripts', ...omit, ...QUIET, ...withoutLock]);
+  return development > 0;
 }
 
 const CANDIDATES = ['index.js', 'index.mjs', 'index.cjs', 'index.ts', 'index.mts', 'index.cts'];
@@ -162,9 +183,10 @@ function resolveHandler(mod, entry) {
 }
 
 const pkg = readPackageJson();
-installDependencies(pkg);
 const entry = entryFile(pkg);
+const installedDev = installDependencies(pkg, TYPESCRIPT.test(entry));
 const runnable = await compileTypeScript(entry);
+if (installedDev) npm(['prune', '--omit=dev', ...QUIET, ...withoutLock]);
 let mod;
 try {
   mod = await import(pathToFileURL(path.join(functionDir, runnable)).href);
