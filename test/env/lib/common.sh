@@ -114,7 +114,8 @@ start_bg() {
   {
     printf '==== %s starting at %s\n==== %s\n' "${name}" "$(date -u +%FT%TZ)" "$*"
   } >>"${LOG_DIR}/${name}.log"
-  setsid "$@" >>"${LOG_DIR}/${name}.log" 2>&1 </dev/null &
+  # fd 9 is the lock of test/env/up: the daemons must not keep it.
+  setsid "$@" >>"${LOG_DIR}/${name}.log" 2>&1 </dev/null 9>&- &
   printf '%s\n%s\n' "$!" "$1" >"${PID_DIR}/${name}.pid"
 }
 
