@@ -1,7 +1,18 @@
-/** `npm start`: the embedded platform with the configuration from the environment. */
+/**
+ * `npm start`: knative-lambda here. Anywhere but a cluster, the embedded platform. On a
+ * cluster (or with KL_BACKEND=kubernetes), the platform's function in its KL_ROLE: this is
+ * what `func deploy` and buildpack images run.
+ */
+import { chooseBackend } from '../backends/select.ts';
 import { loadConfigOrExit } from '../config/load.ts';
-import { startEmbeddedPlatform } from './embedded-platform.ts';
 
 const config = loadConfigOrExit();
-const platform = await startEmbeddedPlatform(config);
-process.stdout.write(`knative-lambda embedded platform on ${platform.url} (data in ${config.KL_DATA_DIR})\n`);
+if (chooseBackend(config) === 'kubernetes') {
+  const { startPlatformFunction } = await import('../../function/server.ts');
+  await startPlatformFunction(Number(process.env.PORT ?? 8080), process.env.FUNC_LOG_LEVEL ?? 'warn');
+  process.stdout.write(`knative-lambda ${config.KL_ROLE} function on port ${process.env.PORT ?? 8080}\n`);
+} else {
+  const { startEmbeddedPlatform } = await import('./embedded-platform.ts');
+  const platform = await startEmbeddedPlatform(config);
+  process.stdout.write(`knative-lambda embedded platform on ${platform.url} (data in ${config.KL_DATA_DIR})\n`);
+}
