@@ -1,6 +1,6 @@
 import { Annotations, Labels, labelValue, MANAGED_BY } from '../naming.ts';
 import type { ServiceSpec } from '../ports/deployer.ts';
-import { revisionOf } from '../pipeline/service-spec.ts';
+import { functionLabels, revisionOf, specAnnotations } from '../pipeline/service-spec.ts';
 
 export const KNATIVE_SERVICE_API_VERSION = 'serving.knative.dev/v1';
 export const KNATIVE_SERVICE_KIND = 'Service';
@@ -24,15 +24,7 @@ function compact<T extends Record<string, unknown>>(value: T): Partial<T> {
 
 /** Pure: the Knative Service for a spec, image by digest. Applied with server-side apply. */
 export function knativeServiceManifest(spec: ServiceSpec, namespace: string): KnativeServiceObject {
-  const labels = {
-    [Labels.ManagedBy]: MANAGED_BY,
-    [Labels.PartOf]: MANAGED_BY,
-    [Labels.Component]: 'function',
-    [Labels.Function]: spec.name,
-    [Labels.ThirdPartyId]: labelValue(spec.identity.thirdPartyId),
-    [Labels.ParserId]: labelValue(spec.identity.parserId),
-    [Labels.Runtime]: spec.runtime,
-  };
+  const labels = functionLabels(spec, 'function');
   const scaling = compact({
     'autoscaling.knative.dev/min-scale': spec.scaling.minScale?.toString(),
     'autoscaling.knative.dev/max-scale': spec.scaling.maxScale?.toString(),
@@ -46,13 +38,7 @@ export function knativeServiceManifest(spec: ServiceSpec, namespace: string): Kn
       namespace,
       labels,
       annotations: {
-        [Annotations.ThirdPartyId]: spec.identity.thirdPartyId,
-        [Annotations.ParserId]: spec.identity.parserId,
-        [Annotations.ContentDigest]: spec.contentDigest,
-        [Annotations.ServiceSpec]: JSON.stringify(spec),
-        [Annotations.CorrelationId]: spec.correlation.correlationId,
-        ...(spec.correlation.traceparent ? { [Annotations.TraceParent]: spec.correlation.traceparent } : {}),
-        [Annotations.RequestedAt]: spec.requestedAt,
+        ...specAnnotations(spec),
         [Annotations.Revision]: revisionOf(spec),
       },
     },

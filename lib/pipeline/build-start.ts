@@ -17,7 +17,7 @@ import { addLogContext } from '../observability/log-context.ts';
 import { metrics } from '../observability/metrics.ts';
 import { exemplarLabels } from '../observability/tracing.ts';
 import type { PipelineDeps } from './deps.ts';
-import { desiredService, revisionOf } from './service-spec.ts';
+import { desiredService, functionLabels, revisionOf, specAnnotations } from './service-spec.ts';
 
 type BuildStartCommand = Extract<Command, { kind: typeof EventKind.BuildStart }>;
 
@@ -42,31 +42,6 @@ export function decideBuildStart(desired: Omit<ServiceSpec, 'image'>, service: S
   if (build.status.phase === 'Succeeded' && build.status.image) return { action: 'redeploy', spec: { ...desired, image: build.status.image } };
   if (build.status.phase === 'Failed' && build.status.announced) return { action: 'build', replaceFailed: true };
   return { action: 'in-progress' };
-}
-
-function buildLabels(identity: FunctionIdentity, fn: string, runtime: string): Record<string, string> {
-  return {
-    [Labels.ManagedBy]: MANAGED_BY,
-    [Labels.PartOf]: MANAGED_BY,
-    [Labels.Component]: 'build',
-    [Labels.Function]: fn,
-    [Labels.ThirdPartyId]: labelValue(identity.thirdPartyId),
-    [Labels.ParserId]: labelValue(identity.parserId),
-    [Labels.Runtime]: runtime,
-  };
-}
-
-/** Everything the outcome needs travels in the build's annotations: nothing is kept in memory. */
-function buildAnnotations(spec: Omit<ServiceSpec, 'image'>): Record<string, string> {
-  return {
-    [Annotations.ThirdPartyId]: spec.identity.thirdPartyId,
-    [Annotations.ParserId]: spec.identity.parserId,
-    [Annotations.ContentDigest]: spec.contentDigest,
-    [Annotations.ServiceSpec]: JSON.stringify(spec),
-    [Annotations.CorrelationId]: spec.correlation.correlationId,
-    ...(spec.correlation.traceparent ? { [Annotations.TraceParent]: spec.correlation.traceparent } : {}),
-    [Annotations.RequestedAt]: spec.requestedAt,
-  };
 }
 
 /** Handles `build.start`: source → context → build (or no build), and the reply event. */
@@ -138,8 +113,8 @@ export async function startBuild(deps: PipelineDeps, command: BuildStartCommand)
       contextKey: ctxKey,
       contentDigest: context.digest,
       timeoutSeconds: settings.buildTimeoutSeconds,
-      labels: buildLabels(identity, name, runtime.name),
-      annotations: buildAnnotations(desired),
+      labels: functionLabels(desired, 'build'),
+      annotations: specAnnotations(desired),
     };
     const { created } = await deps.executor.create(request);
     if (created) metrics.buildsStarted.inc(runtimeLabel);

@@ -8,7 +8,9 @@ import { EventKind, eventType } from '../../lib/events/types.ts';
 import { repoRoot } from '../support/embedded-platform.ts';
 
 const read = (path: string) => readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8');
-const documents = (path: string) => parseAllDocuments(read(path)).map((d) => d.toJS() as { kind: string; metadata: { name: string }; [key: string]: unknown });
+/** A parsed manifest; each test reads the fields it checks. */
+type Manifest = { kind: string; metadata: { name: string } } & Record<string, never>;
+const documents = (path: string): Manifest[] => parseAllDocuments(read(path)).map((d) => d.toJS() as Manifest);
 const kustomization = (dir: string) => parse(read(`${dir}/kustomization.yaml`)) as { resources: string[] };
 const all = (dir: string) => kustomization(dir).resources.flatMap((file) => documents(`${dir}/${file}`));
 
@@ -19,11 +21,11 @@ describe('config/ and eventing/', () => {
 
   it('bind every Role to an existing ServiceAccount, and run each function as its own', () => {
     const accounts = named('ServiceAccount');
-    for (const binding of config.filter((d) => d.kind === 'RoleBinding') as Array<{ subjects: Array<{ name: string }>; roleRef: { name: string } }>) {
+    for (const binding of config.filter((d) => d.kind === 'RoleBinding') as unknown as Array<{ subjects: Array<{ name: string }>; roleRef: { name: string } }>) {
       expect(named('Role').has(binding.roleRef.name)).toBe(true);
       for (const subject of binding.subjects) expect(accounts.has(subject.name)).toBe(true);
     }
-    const services = config.filter((d) => d.kind === 'Service') as Array<{ metadata: { name: string }; spec: { template: { spec: { serviceAccountName: string; containers: Array<{ env: Array<{ name: string; value?: string }> }> } } } }>;
+    const services = config.filter((d) => d.kind === 'Service') as unknown as Array<{ metadata: { name: string }; spec: { template: { spec: { serviceAccountName: string; containers: Array<{ env: Array<{ name: string; value?: string }> }> } } } }>;
     expect(services.map((s) => [s.metadata.name, s.spec.template.spec.serviceAccountName])).toEqual([
       ['knative-lambda-builder', 'knative-lambda-builder'],
       ['knative-lambda-job-watcher', 'knative-lambda-job-watcher'],
@@ -32,7 +34,7 @@ describe('config/ and eventing/', () => {
   });
 
   it('grant no Role any access to Secrets', () => {
-    for (const role of config.filter((d) => d.kind === 'Role') as Array<{ rules: Array<{ resources: string[] }> }>) {
+    for (const role of config.filter((d) => d.kind === 'Role') as unknown as Array<{ rules: Array<{ resources: string[] }> }>) {
       expect(role.rules.flatMap((r) => r.resources)).not.toContain('secrets');
     }
   });
@@ -44,7 +46,7 @@ describe('config/ and eventing/', () => {
   });
 
   it('route every consumed event type to the builder', () => {
-    const triggers = eventing.filter((d) => d.kind === 'Trigger') as Array<{ spec: { filter: { attributes: { type: string } }; subscriber: { ref: { name: string } } } }>;
+    const triggers = eventing.filter((d) => d.kind === 'Trigger') as unknown as Array<{ spec: { filter: { attributes: { type: string } }; subscriber: { ref: { name: string } } } }>;
     for (const kind of [EventKind.BuildStart, EventKind.BuildCancel, EventKind.ServiceDelete]) {
       const trigger = triggers.find((t) => t.spec.filter.attributes.type === eventType('network.notifi.lambda', kind));
       expect(trigger?.spec.subscriber.ref.name).toBe('knative-lambda-builder');
