@@ -1,4 +1,4 @@
-import { Annotations, Labels, labelValue, MANAGED_BY } from '../naming.ts';
+import { Annotations } from '../naming.ts';
 import type { ServiceSpec } from '../ports/deployer.ts';
 import { functionLabels, revisionOf, specAnnotations } from '../pipeline/service-spec.ts';
 

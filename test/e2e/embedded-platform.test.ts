@@ -6,7 +6,7 @@ import { CloudEvent, HTTP } from 'cloudevents';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { functionName } from '../../lib/naming.ts';
 import { sha256Hex } from '../../lib/source/load.ts';
-import { startPlatform, type TestPlatform } from '../support/embedded-platform.ts';
+import { putSource, startPlatform, type TestPlatform } from '../support/embedded-platform.ts';
 
 const PREFIX = 'network.notifi.lambda';
 let platform: TestPlatform;
@@ -138,8 +138,7 @@ describe('the embedded platform, driven as a user drives it', () => {
     const source = Buffer.from('export const handler = async () => ({ statusCode: 200, body: "dup" });\n');
     const hash = sha256Hex(source);
     const key = `sources/local/dup/${hash}.mjs`;
-    await fs.mkdir(path.dirname(path.join(platform.dataDir, 'store', 'knative-lambda', key)), { recursive: true });
-    await fs.writeFile(path.join(platform.dataDir, 'store', 'knative-lambda', key), source);
+    await putSource(platform.dataDir, key, source);
     const correlationId = `dup-${randomUUID()}`;
     const event = { id: randomUUID(), type: `${PREFIX}.build.start`, source: 'tests', correlationid: correlationId, traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', data: { third_party_id: 'local', parser_id: 'dup', content_hash: hash, source: { key } } };
     const [first, second] = await Promise.all([sendStructured(event), sendStructured(event)]);

@@ -2,13 +2,11 @@
 // the recorded values match what happened, exemplars carry the trace id, and no
 // secret reaches a log line.
 import { randomBytes, randomUUID } from 'node:crypto';
-import { promises as fs } from 'node:fs';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { functionName } from '../../lib/naming.ts';
 import { sha256Hex } from '../../lib/source/load.ts';
-import { startPlatform, type TestPlatform } from '../support/embedded-platform.ts';
+import { putSource, startPlatform, type TestPlatform } from '../support/embedded-platform.ts';
 
 const PREFIX = 'network.notifi.lambda';
 const SECRET = `s3cr3t-${randomUUID()}`;
@@ -52,8 +50,7 @@ beforeAll(async () => {
   const source = Buffer.from('export const handler = async () => ({ statusCode: 200, body: "observed" });\n');
   const hash = sha256Hex(source);
   const key = `sources/acme/observed/${hash}.mjs`;
-  await fs.mkdir(path.dirname(path.join(platform.dataDir, 'store', 'knative-lambda', key)), { recursive: true });
-  await fs.writeFile(path.join(platform.dataDir, 'store', 'knative-lambda', key), source);
+  await putSource(platform.dataDir, key, source);
   buildStart = { type: `${PREFIX}.build.start`, correlationid, traceparent, data: { third_party_id: 'acme', parser_id: 'observed', content_hash: hash, source: { key }, env: { DB_PASSWORD: SECRET } } };
   await send({ ...buildStart, id: randomUUID() });
   await waitFor('service.ready');

@@ -13,6 +13,7 @@ import { freePort } from '../../lib/adapters/local/free-port.ts';
 import { loadConfig } from '../../lib/config/load.ts';
 import { startEmbeddedPlatform, type RunningPlatform } from '../../lib/platform/embedded-platform.ts';
 import { sha256Hex } from '../../lib/source/load.ts';
+import { putSource } from '../support/embedded-platform.ts';
 
 const exporter = new InMemorySpanExporter();
 const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
@@ -39,8 +40,7 @@ describe('tracing', () => {
     const source = Buffer.from('export const handle = () => "traced";\n');
     const hash = sha256Hex(source);
     const key = `sources/acme/traced/${hash}.mjs`;
-    await fs.mkdir(path.dirname(path.join(dataDir, 'store', 'knative-lambda', key)), { recursive: true });
-    await fs.writeFile(path.join(dataDir, 'store', 'knative-lambda', key), source);
+    await putSource(dataDir, key, source);
     const correlationid = `trace-${randomUUID()}`;
     const response = await fetch(`${platform.url}/events`, {
       method: 'POST',

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../../lib/adapters/local/free-port.ts';
+import { FilesystemStore } from '../../lib/adapters/store/filesystem-store.ts';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -80,4 +81,9 @@ export async function startPlatform(extraEnv: Record<string, string> = {}): Prom
       await fs.rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** Puts a source where a producer would, in the embedded platform's default (filesystem) store. */
+export async function putSource(dataDir: string, key: string, bytes: Buffer): Promise<void> {
+  await new FilesystemStore(path.join(dataDir, 'store'), 'knative-lambda').put(key, bytes);
 }
