@@ -19,6 +19,7 @@ export const MetricName = {
   BuildDuration: `${METRIC_PREFIX}build_duration_seconds`,
   BuildsRunning: `${METRIC_PREFIX}builds_running`,
   OldestRunningBuildAge: `${METRIC_PREFIX}oldest_running_build_age_seconds`,
+  OldestBuildOverdue: `${METRIC_PREFIX}oldest_build_overdue_seconds`,
   BuildContextSize: `${METRIC_PREFIX}build_context_size_bytes`,
   BuildContextCreationDuration: `${METRIC_PREFIX}build_context_creation_duration_seconds`,
   BuildCacheHits: `${METRIC_PREFIX}build_cache_hits_total`,
@@ -90,11 +91,24 @@ export const metrics = {
     help: 'Age of the oldest pending or running build (from its start, or creation when pending), 0 when none',
     registers,
     async collect() {
-      const starts = (await activeBuilds()).map((b) => Date.parse(b.status.startTime ?? b.createdAt ?? '')).filter(Number.isFinite);
-      this.set(starts.length ? (Date.now() - Math.min(...starts)) / 1000 : 0);
+      const ages = (await activeBuilds()).map(ageSeconds).filter(Number.isFinite);
+      this.set(ages.length ? Math.max(...ages) : 0);
+    },
+  }),
+  oldestBuildOverdue: new Gauge({
+    name: MetricName.OldestBuildOverdue,
+    help: "How far past its own deadline the most overdue pending or running build is, 0 when none is: the build's end was not seen",
+    registers,
+    async collect() {
+      const overdue = (await activeBuilds()).map((b) => ageSeconds(b) - b.spec.timeoutSeconds).filter(Number.isFinite);
+      this.set(Math.max(0, ...overdue));
     },
   }),
 };
+
+function ageSeconds(build: ActiveBuild): number {
+  return (Date.now() - Date.parse(build.status.startTime ?? build.createdAt ?? '')) / 1000;
+}
 
 /** Failure reasons of builds, with the category each one has (see build-outcome). */
 const BUILD_FAILURES: Array<[string, string]> = [
@@ -119,6 +133,7 @@ export function initialiseSeries(runtimes: readonly string[], eventKinds: readon
 
 export interface ActiveBuild {
   createdAt?: string | undefined;
+  spec: { timeoutSeconds: number };
   status: { startTime?: string | undefined };
 }
 

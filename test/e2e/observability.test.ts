@@ -79,6 +79,7 @@ describe('metrics record what happened', () => {
     expect(value(text, 'knative_lambda_dependency_requests_total{dependency="local",operation="job.create",outcome="success"}')).toBe(1);
     expect(value(text, 'knative_lambda_dependency_requests_total{dependency="local",operation="service.apply",outcome="success"}')).toBe(1);
     expect(value(text, 'knative_lambda_builds_running')).toBe(0);
+    expect(value(text, 'knative_lambda_oldest_build_overdue_seconds')).toBe(0);
     expect(text).toContain('knative_lambda_process_resident_memory_bytes');
   });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { exposition, PROMETHEUS_TEXT, toPrometheusText } from '../../lib/observability/exposition.ts';
-import { MetricName, metrics } from '../../lib/observability/metrics.ts';
+import { MetricName, metrics, reportBuildsFrom } from '../../lib/observability/metrics.ts';
 
 const sample = `# HELP knative_lambda_events counted things
 # TYPE knative_lambda_events counter
@@ -37,5 +37,22 @@ describe('exposition', () => {
     expect(plain.body).not.toContain('# {trace_id');
     expect(plain.body).toContain(`# TYPE ${MetricName.CloudEventsReceived} counter`);
     expect(plain.body).toContain('knative_lambda_process_cpu_seconds_total');
+  });
+});
+
+describe('build gauges', () => {
+  it('report running builds, the oldest age and how far the most overdue is past its own deadline', async () => {
+    const ago = (seconds: number) => new Date(Date.now() - seconds * 1000).toISOString();
+    reportBuildsFrom(async () => [
+      { spec: { timeoutSeconds: 30 }, status: { startTime: ago(100) } },
+      { spec: { timeoutSeconds: 600 }, status: { startTime: ago(200) } },
+      { createdAt: ago(10), spec: { timeoutSeconds: 600 }, status: {} },
+    ]);
+    const text = (await exposition('text/plain')).body;
+    const read = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+    expect(read(MetricName.BuildsRunning)).toBe(3);
+    expect(read(MetricName.OldestRunningBuildAge)).toBeGreaterThanOrEqual(200);
+    expect(read(MetricName.OldestBuildOverdue)).toBeGreaterThanOrEqual(70);
+    expect(read(MetricName.OldestBuildOverdue)).toBeLessThan(100);
   });
 });
