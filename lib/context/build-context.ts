@@ -2,7 +2,8 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { BaseImages, FunctionManifest, Runtime } from '../runtimes/runtime.ts';
 import type { LoadedSource } from '../source/load.ts';
-import { IGNORED_NAMES, digestOf, packDeterministic } from './deterministic-tar.ts';
+import { sha256Hex } from '../source/load.ts';
+import { IGNORED_NAMES, packDeterministic } from './deterministic-tar.ts';
 
 export interface BuildContext {
   bytes: Buffer;
@@ -28,5 +29,5 @@ export async function createBuildContext(source: LoadedSource, runtime: Runtime,
   }
   await fs.writeFile(path.join(stagingDir, 'runtime', 'function.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   const bytes = await packDeterministic(stagingDir);
-  return { bytes, digest: digestOf(bytes) };
+  return { bytes, digest: sha256Hex(bytes) };
 }

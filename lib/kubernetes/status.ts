@@ -78,7 +78,8 @@ export function serviceRecordFromKnative(service: KnativeServiceObject): Service
   const stored = annotations[Annotations.ServiceSpec];
   if (!stored) return undefined;
   const containers = (service.spec.template as { spec?: { containers?: Array<{ image?: string }> } } | undefined)?.spec?.containers;
-  const spec: ServiceSpec = { ...(JSON.parse(stored) as ServiceSpec), image: containers?.[0]?.image ?? (JSON.parse(stored) as ServiceSpec).image };
+  const desired = JSON.parse(stored) as ServiceSpec;
+  const spec: ServiceSpec = { ...desired, image: containers?.[0]?.image ?? desired.image };
   const revision = annotations[Annotations.Revision] ?? '';
   const ready = service.status?.conditions?.find((c) => c.type === 'Ready');
   const current = service.status?.observedGeneration !== undefined && service.status.observedGeneration === service.metadata.generation;

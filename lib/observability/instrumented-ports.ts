@@ -15,8 +15,14 @@ import { currentTraceparent, exemplarLabels, inSpan, SpanKind } from './tracing.
  * the adapters knowing. An answer that refuses the request for a permanent reason (a
  * missing object, say) is the dependency working: it counts as a success.
  */
-async function measured<T>(dependency: string, operation: string, attributes: Attributes, work: () => Promise<T>): Promise<T> {
-  return inSpan(`${dependency} ${operation}`, { kind: SpanKind.CLIENT, attributes: { 'knative_lambda.dependency': dependency, 'knative_lambda.operation': operation, ...attributes } }, async () => {
+async function measured<T>(
+  dependency: string,
+  operation: string,
+  attributes: Attributes,
+  work: () => Promise<T>,
+  span: { name: string; kind: SpanKind } = { name: `${dependency} ${operation}`, kind: SpanKind.CLIENT },
+): Promise<T> {
+  return inSpan(span.name, { kind: span.kind, attributes: { 'knative_lambda.dependency': dependency, 'knative_lambda.operation': operation, ...attributes } }, async () => {
     const start = performance.now();
     let outcome = 'success';
     try {
@@ -74,7 +80,7 @@ export function instrumentSink(sink: EventSink, prefix: string): EventSink {
       const type = eventKindLabel(prefix, event.type);
       const attributes = { 'messaging.system': 'knative', 'messaging.operation.type': 'send', 'cloudevents.event_id': event.id, 'cloudevents.event_type': event.type, 'cloudevents.event_subject': event.subject ?? '' };
       try {
-        await inSpan(`send ${event.type}`, { kind: SpanKind.PRODUCER, attributes }, () => measured('broker', 'emit', {}, () => sink.emit({ ...event, traceparent: currentTraceparent() ?? event.traceparent })));
+        await measured('broker', 'emit', attributes, () => sink.emit({ ...event, traceparent: currentTraceparent() ?? event.traceparent }), { name: `send ${event.type}`, kind: SpanKind.PRODUCER });
         metrics.eventsEmitted.inc({ type, outcome: 'success' });
       } catch (error) {
         metrics.eventsEmitted.inc({ type, outcome: 'error' });

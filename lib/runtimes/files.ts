@@ -1,5 +1,7 @@
 import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import type { LoadedSource } from '../source/load.ts';
+import type { ContextFile } from './runtime.ts';
 
 export async function fileExists(file: string): Promise<boolean> {
   return fs.access(file).then(
@@ -25,4 +27,9 @@ export function splitHandler(source: LoadedSource, handler: string | undefined):
   const dot = handler.lastIndexOf('.');
   if (dot < 0) return { ...withFile(ownFile), exportName: handler };
   return { handlerFile: handler.slice(0, dot), exportName: handler.slice(dot + 1) };
+}
+
+/** A runtime's wrapper files, read from its template folder, as they go under `runtime/` in the context. */
+export function templateFiles(templateDir: string, names: readonly string[]): Promise<ContextFile[]> {
+  return Promise.all(names.map(async (name) => ({ path: `runtime/${name}`, content: await fs.readFile(path.join(templateDir, name)) })));
 }

@@ -47,6 +47,9 @@ export async function selectRuntime(requested: string | undefined, loaded: Loade
   }
   const [extension = ''] = runtime.fileExtensions;
   const source = await withExtension(loaded, extension);
-  await runtime.validate(source);
+  if (source.format.kind === 'file' && !runtime.fileExtensions.includes(source.format.extension)) {
+    throw permanent('UnsupportedSource', `A single-file ${runtime.language} function is a ${runtime.fileExtensions.join(', ')} file, not ${source.format.extension}`);
+  }
+  await runtime.validate?.(source);
   return { runtime, source };
 }

@@ -31,6 +31,8 @@ export interface ContextFile {
  */
 export interface Runtime {
   readonly name: string;
+  /** The language as people name it, for messages. */
+  readonly language: string;
   readonly aliases: readonly string[];
   /** Extensions of a single-file source in this language; an extensionless file it is given becomes the first. */
   readonly fileExtensions: readonly string[];
@@ -40,8 +42,8 @@ export interface Runtime {
   readonly recognizedBy: string;
   /** True when the source looks like this language (used when `runtime` is not given). */
   recognizes(source: LoadedSource): Promise<boolean>;
-  /** Throws a permanent error when the source cannot be built by this runtime. */
-  validate(source: LoadedSource): Promise<void>;
+  /** Throws a permanent error when the source cannot be built by this runtime (a single file's extension is checked for it). */
+  validate?(source: LoadedSource): Promise<void>;
   /** Reads `handler` of build.start the way this language names functions; throws a permanent error when it cannot. */
   manifest(source: LoadedSource, handler: string | undefined): FunctionManifest;
   /** Dockerfile, wrapper and generated files, the same for the host build and the image build. */

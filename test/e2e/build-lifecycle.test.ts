@@ -1,15 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { functionName } from '../../lib/naming.ts';
 import { startPlatform, type TestPlatform } from '../support/embedded-platform.ts';
+import { publish, waitForEntry } from '../support/platform-events.ts';
 
 const PREFIX = 'network.notifi.lambda';
 let platform: TestPlatform;
-
-interface FeedEntry {
-  event: { type: string; data: Record<string, unknown>; correlationid?: string };
-}
 
 beforeAll(async () => {
   platform = await startPlatform({ KL_BUILD_TIMEOUT_SECONDS: '3', KL_FUNCTION_START_TIMEOUT_SECONDS: '5' });
@@ -17,16 +13,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await platform?.stop();
 });
-
-async function waitFor(predicate: (entries: FeedEntry[]) => FeedEntry | undefined, timeoutMs = 30_000): Promise<FeedEntry> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const found = predicate(await platform.api<FeedEntry[]>('/api/events?after=0'));
-    if (found) return found;
-    await sleep(100);
-  }
-  throw new Error('timed out waiting for an event');
-}
 
 describe('builds that do not end well', () => {
   it('a build past its deadline ends with build.timeout and the log tail', async () => {
@@ -40,18 +26,14 @@ describe('builds that do not end well', () => {
   it('build.cancel stops a running build, announced as build.failed (Cancelled)', async () => {
     const deploying = platform.cli('deploy', 'test/fixtures/slow-build.mjs', '--name', 'cancel-me', '--env', 'DIFFERENT=1', '--wait', '30');
     const name = functionName({ thirdPartyId: 'local', parserId: 'cancel-me' });
-    await waitFor((entries) => entries.find((e) => e.event.type === `${PREFIX}.build.started` && e.event.data.function_name === name));
+    await waitForEntry(platform.url, (entries) => entries.find((e) => e.event.type === `${PREFIX}.build.started` && e.event.data.function_name === name));
     const correlationid = `cancel-${randomUUID()}`;
-    const response = await fetch(`${platform.url}/events`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/cloudevents+json' },
-      body: JSON.stringify({ specversion: '1.0', id: randomUUID(), type: `${PREFIX}.build.cancel`, source: 'network.notifi.local', subject: 'cancel-me', correlationid }),
-    });
+    const response = await publish(platform.url, { type: `${PREFIX}.build.cancel`, source: 'network.notifi.local', subject: 'cancel-me', correlationid });
     expect(response.status).toBe(202);
     const result = await deploying;
     expect(result.status).toBe(1);
     expect(result.stdout, await platform.log()).toContain('build failed (Cancelled)');
-    const failed = await waitFor((entries) => entries.find((e) => e.event.type === `${PREFIX}.build.failed` && e.event.data.function_name === name));
+    const failed = await waitForEntry(platform.url, (entries) => entries.find((e) => e.event.type === `${PREFIX}.build.failed` && e.event.data.function_name === name));
     expect(failed.event.data).toMatchObject({ reason: 'Cancelled', error_category: 'permanent' });
   }, 60_000);
 

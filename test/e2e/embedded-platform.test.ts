@@ -7,15 +7,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { functionName } from '../../lib/naming.ts';
 import { sha256Hex } from '../../lib/source/load.ts';
 import { putSource, startPlatform, type TestPlatform } from '../support/embedded-platform.ts';
+import { feed, ofType, publish, waitForEntry } from '../support/platform-events.ts';
 
 const PREFIX = 'network.notifi.lambda';
 let platform: TestPlatform;
 
-interface FeedEntry {
-  seq: number;
-  kind: string;
-  event: { id: string; type: string; data: Record<string, unknown>; correlationid?: string; traceparent?: string };
-}
 interface FunctionInfo {
   name: string;
   parser_id: string;
@@ -26,26 +22,8 @@ interface FunctionInfo {
 
 const fn = (parserId: string) => functionName({ thirdPartyId: 'local', parserId });
 
-async function eventsOf(correlationId: string): Promise<FeedEntry[]> {
-  return platform.api<FeedEntry[]>(`/api/events?after=0&correlationid=${correlationId}`);
-}
-
-async function waitForEvent(correlationId: string, type: string, timeoutMs = 60_000): Promise<FeedEntry> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const found = (await eventsOf(correlationId)).find((e) => e.event.type === `${PREFIX}.${type}`);
-    if (found) return found;
-    await sleep(100);
-  }
-  throw new Error(`no ${type} for ${correlationId}; saw ${JSON.stringify(await eventsOf(correlationId))}`);
-}
-
 async function buildsOf(functionNameValue: string): Promise<Array<{ name: string; phase: string }>> {
   return platform.api(`/api/builds?function=${functionNameValue}`);
-}
-
-async function sendStructured(event: Record<string, unknown>): Promise<Response> {
-  return fetch(`${platform.url}/events`, { method: 'POST', headers: { 'content-type': 'application/cloudevents+json' }, body: JSON.stringify({ specversion: '1.0', ...event }) });
 }
 
 beforeAll(async () => {
@@ -141,20 +119,20 @@ describe('the embedded platform, driven as a user drives it', () => {
     await putSource(platform.dataDir, key, source);
     const correlationId = `dup-${randomUUID()}`;
     const event = { id: randomUUID(), type: `${PREFIX}.build.start`, source: 'tests', correlationid: correlationId, traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', data: { third_party_id: 'local', parser_id: 'dup', content_hash: hash, source: { key } } };
-    const [first, second] = await Promise.all([sendStructured(event), sendStructured(event)]);
+    const [first, second] = await Promise.all([publish(platform.url, event), publish(platform.url, event)]);
     expect([first.status, second.status]).toEqual([202, 202]);
-    const ready = await waitForEvent(correlationId, 'service.ready');
+    const ready = await waitForEntry(platform.url, ofType(`${PREFIX}.service.ready`), { correlationId });
     expect(ready.event.traceparent).toBe(event.traceparent);
 
-    const started = (await eventsOf(correlationId)).filter((e) => e.event.type === `${PREFIX}.build.started`);
+    const started = (await feed(platform.url, correlationId)).filter((e) => e.event.type === `${PREFIX}.build.started`);
     expect(started).toHaveLength(2);
     expect(started.map((e) => e.event.data.duplicate).sort()).toEqual([false, true]);
     expect(await buildsOf(fn('dup'))).toHaveLength(1);
 
-    const again = await sendStructured({ ...event, id: randomUUID() });
+    const again = await publish(platform.url, { ...event, id: randomUUID() });
     expect(again.status).toBe(202);
     await sleep(1000);
-    const all = await eventsOf(correlationId);
+    const all = await feed(platform.url, correlationId);
     expect(all.filter((e) => e.event.type === `${PREFIX}.build.complete`)).toHaveLength(1);
     expect(all.filter((e) => e.event.type === `${PREFIX}.service.ready`)).toHaveLength(2);
     expect(await buildsOf(fn('dup'))).toHaveLength(1);

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256Hex } from '../../lib/source/load.ts';
 import { rawTarGz, rawZip } from '../support/raw-archives.ts';
-import { startPlatform, type TestPlatform } from '../support/embedded-platform.ts';
+import { putSource, startPlatform, type TestPlatform } from '../support/embedded-platform.ts';
 
 const PREFIX = 'network.notifi.lambda';
 let platform: TestPlatform;
@@ -37,14 +37,8 @@ async function postToBuilder(headers: Record<string, string>, body: unknown): Pr
   return { status: response.status, body: parsed };
 }
 
-async function putSource(key: string, bytes: Buffer): Promise<void> {
-  const file = path.join(platform.dataDir, 'store', 'knative-lambda', key);
-  await fs.mkdir(path.dirname(file), { recursive: true });
-  await fs.writeFile(file, bytes);
-}
-
 async function buildStart(key: string, bytes: Buffer, extra: Record<string, unknown> = {}) {
-  await putSource(key, bytes);
+  await putSource(platform.dataDir, key, bytes);
   return postToBuilder(binaryHeaders(`${PREFIX}.build.start`), { third_party_id: 'hostile', parser_id: 'fn', content_hash: sha256Hex(bytes), source: { key }, ...extra });
 }
 
@@ -102,7 +96,7 @@ describe('malformed events get 4xx with a clear reason', () => {
     const missing = await postToBuilder(binaryHeaders(`${PREFIX}.build.start`), { third_party_id: 'hostile', parser_id: 'fn', source: { key: 'sources/hostile/none.js' } });
     expect(missing.status).toBe(422);
     expect(missing.body.error).toBe('SourceNotFound');
-    await putSource('sources/hostile/fn/x.js', Buffer.from('export const handle = () => 1;'));
+    await putSource(platform.dataDir, 'sources/hostile/fn/x.js', Buffer.from('export const handle = () => 1;'));
     const mismatch = await postToBuilder(binaryHeaders(`${PREFIX}.build.start`), { third_party_id: 'hostile', parser_id: 'fn', content_hash: '0'.repeat(64), source: { key: 'sources/hostile/fn/x.js' } });
     expect(mismatch.status).toBe(422);
     expect(mismatch.body.error).toBe('ContentHashMismatch');

@@ -2,11 +2,11 @@
 // the recorded values match what happened, exemplars carry the trace id, and no
 // secret reaches a log line.
 import { randomBytes, randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { functionName } from '../../lib/naming.ts';
 import { sha256Hex } from '../../lib/source/load.ts';
 import { putSource, startPlatform, type TestPlatform } from '../support/embedded-platform.ts';
+import { publish, waitForEntry } from '../support/platform-events.ts';
 
 const PREFIX = 'network.notifi.lambda';
 const SECRET = `s3cr3t-${randomUUID()}`;
@@ -29,18 +29,12 @@ async function scrape(accept = 'text/plain'): Promise<string> {
 }
 
 async function send(event: Record<string, unknown>): Promise<void> {
-  const response = await fetch(`${platform.url}/events`, { method: 'POST', headers: { 'content-type': 'application/cloudevents+json' }, body: JSON.stringify({ specversion: '1.0', source: 'tests', ...event }) });
-  expect(response.status).toBe(202);
+  expect((await publish(platform.url, event)).status).toBe(202);
 }
 
+/** Waits until `count` events of the type were caused by this test's correlation id. */
 async function waitFor(type: string, count = 1): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    const feed = await platform.api<Array<{ event: { type: string } }>>(`/api/events?after=0&correlationid=${correlationid}`);
-    if (feed.filter((e) => e.event.type === `${PREFIX}.${type}`).length >= count) return;
-    await sleep(100);
-  }
-  throw new Error(`no ${type}`);
+  await waitForEntry(platform.url, (entries) => entries.filter((e) => e.event.type === `${PREFIX}.${type}`)[count - 1], { correlationId: correlationid });
 }
 
 let buildStart: Record<string, unknown>;

@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageSource } from '../../lib/cli/package-source.ts';
 import { functionName } from '../../lib/naming.ts';
 import { sha256Hex } from '../../lib/source/load.ts';
-import { startPlatform, type TestPlatform } from '../support/embedded-platform.ts';
+import { putSource, startPlatform, type TestPlatform } from '../support/embedded-platform.ts';
+import { publish, waitForEntry, type FeedEntry } from '../support/platform-events.ts';
 
 /**
  * Every example, in every language, built on this host with the real python3/pip and go
@@ -66,21 +67,10 @@ const examples: Example[] = [
   },
 ];
 
-interface FeedEntry {
-  event: { type: string; data: Record<string, unknown> };
-}
-
 async function failureOf(correlationId: string): Promise<FeedEntry['event']> {
-  const deadline = Date.now() + BUILD_MS;
-  while (Date.now() < deadline) {
-    const entries = await platform.api<FeedEntry[]>(`/api/events?after=0&correlationid=${correlationId}`);
-    const failed = entries.find((e) => e.event.type === `${PREFIX}.build.failed`);
-    if (failed) return failed.event;
-    const built = entries.find((e) => e.event.type === `${PREFIX}.build.complete`);
-    if (built) throw new Error(`the build was meant to fail: ${JSON.stringify(built.event)}`);
-    await sleep(200);
-  }
-  throw new Error(`no build.failed for ${correlationId}`);
+  const end = await waitForEntry(platform.url, (entries) => entries.find((e) => e.event.type === `${PREFIX}.build.failed` || e.event.type === `${PREFIX}.build.complete`), { correlationId, timeoutMs: BUILD_MS });
+  if (end.event.type !== `${PREFIX}.build.failed`) throw new Error(`the build was meant to fail: ${JSON.stringify(end.event)}`);
+  return end.event;
 }
 
 /** Uploads files (a directory, packed as the CLI packs it) and sends build.start, as a producer does. */
@@ -93,21 +83,12 @@ async function buildStart(parserId: string, files: Record<string, string>, extra
   const packed = await packageSource(dir);
   const hash = sha256Hex(packed.bytes);
   const key = `sources/local/${parserId}/${hash}${packed.extension}`;
-  const stored = path.join(platform.dataDir, 'store', 'knative-lambda', key);
-  await fs.mkdir(path.dirname(stored), { recursive: true });
-  await fs.writeFile(stored, packed.bytes);
+  await putSource(platform.dataDir, key, packed.bytes);
   const correlationid = `${parserId}-${randomUUID()}`;
-  const response = await fetch(`${platform.url}/events`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/cloudevents+json' },
-    body: JSON.stringify({
-      specversion: '1.0',
-      id: randomUUID(),
-      type: `${PREFIX}.build.start`,
-      source: 'tests',
-      correlationid,
-      data: { third_party_id: 'local', parser_id: parserId, content_hash: hash, source: { key }, ...extra },
-    }),
+  const response = await publish(platform.url, {
+    type: `${PREFIX}.build.start`,
+    correlationid,
+    data: { third_party_id: 'local', parser_id: parserId, content_hash: hash, source: { key }, ...extra },
   });
   expect(response.status).toBe(202);
   return correlationid;

@@ -4,7 +4,6 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { context, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
@@ -14,6 +13,7 @@ import { loadConfig } from '../../lib/config/load.ts';
 import { startEmbeddedPlatform, type RunningPlatform } from '../../lib/platform/embedded-platform.ts';
 import { sha256Hex } from '../../lib/source/load.ts';
 import { putSource } from '../support/embedded-platform.ts';
+import { ofType, publish, waitForEntry } from '../support/platform-events.ts';
 
 const exporter = new InMemorySpanExporter();
 const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
@@ -42,28 +42,15 @@ describe('tracing', () => {
     const key = `sources/acme/traced/${hash}.mjs`;
     await putSource(dataDir, key, source);
     const correlationid = `trace-${randomUUID()}`;
-    const response = await fetch(`${platform.url}/events`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/cloudevents+json' },
-      body: JSON.stringify({
-        specversion: '1.0',
-        id: randomUUID(),
-        type: `${PREFIX}.build.start`,
-        source: 'tests',
-        correlationid,
-        traceparent: `00-${traceId}-${producerSpan}-01`,
-        data: { third_party_id: 'acme', parser_id: 'traced', content_hash: hash, source: { key } },
-      }),
+    const response = await publish(platform.url, {
+      type: `${PREFIX}.build.start`,
+      correlationid,
+      traceparent: `00-${traceId}-${producerSpan}-01`,
+      data: { third_party_id: 'acme', parser_id: 'traced', content_hash: hash, source: { key } },
     });
     expect(response.status).toBe(202);
 
-    const deadline = Date.now() + 60_000;
-    let ready: { event: { traceparent?: string } } | undefined;
-    while (!ready && Date.now() < deadline) {
-      const feed = (await (await fetch(`${platform.url}/api/events?after=0&correlationid=${correlationid}`)).json()) as Array<{ event: { type: string; traceparent?: string } }>;
-      ready = feed.find((e) => e.event.type === `${PREFIX}.service.ready`);
-      if (!ready) await sleep(100);
-    }
+    const ready = await waitForEntry(platform.url, ofType(`${PREFIX}.service.ready`), { correlationId: correlationid });
     expect(ready, 'service.ready').toBeDefined();
     expect(ready?.event.traceparent?.split('-')[1]).toBe(traceId);
 

@@ -121,8 +121,10 @@ export class JobBuildExecutor implements BuildExecutor {
       const pods = (await this.core.listNamespacedPod({ namespace: this.namespace, labelSelector: `${JOB_NAME_LABEL}=${name}` })).items;
       const terminationMessage = terminationMessageOf(pods);
       const failed = job.status?.conditions?.some((c) => c.type === 'Failed' && c.status === 'True');
+      // The log tail only travels in the failure event: once that is out, nobody reads it again.
+      const announced = job.metadata?.annotations?.[Annotations.Announced] === 'true';
       const pod = pods.at(-1)?.metadata?.name;
-      const logTail = failed && pod ? await this.logTail(pod) : undefined;
+      const logTail = failed && !announced && pod ? await this.logTail(pod) : undefined;
       return buildRecordFromJob(job, this.settings.imageRepository, { terminationMessage, logTail });
     } catch (error) {
       throw kubernetesError(error, `read the pods of Job ${name}`);

@@ -27,7 +27,7 @@ export class FilesystemStore implements SourceStore {
   async get(key: string, options: { maxBytes: number; bucket?: string | undefined }): Promise<Buffer> {
     const file = this.pathOf(key, options.bucket);
     const stat = await fs.stat(file).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT' || error.code === 'ENOTDIR') throw permanent('SourceNotFound', `No object "${key}" in ${path.dirname(file) === this.location ? this.location : path.join(this.root, options.bucket ?? this.bucket)}`);
+      if (error.code === 'ENOENT' || error.code === 'ENOTDIR') throw permanent('SourceNotFound', `No object "${key}" in ${path.join(this.root, options.bucket ?? this.bucket)}`);
       throw error;
     });
     if (!stat.isFile()) throw permanent('SourceNotFound', `"${key}" is not an object`);

@@ -1,11 +1,10 @@
 import { execFile } from 'node:child_process';
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { permanent } from '../../errors.ts';
 import type { LoadedSource } from '../../source/load.ts';
-import { fileExists, rootFilesEnding } from '../files.ts';
+import { fileExists, rootFilesEnding, templateFiles } from '../files.ts';
 import type { BaseImages, ContextFile, FunctionManifest, Runtime } from '../runtime.ts';
 
 const templateDir = fileURLToPath(new URL('./template/', import.meta.url));
@@ -48,6 +47,7 @@ ENTRYPOINT ["/function"]
 
 export const goRuntime: Runtime = {
   name: NAME,
+  language: 'Go',
   aliases: ['golang'],
   fileExtensions: [EXTENSION],
   images: { build: 'KL_GO_BUILD_IMAGE', runtime: 'KL_GO_RUNTIME_IMAGE' },
@@ -59,12 +59,6 @@ export const goRuntime: Runtime = {
     return (await fileExists(path.join(source.root, 'go.mod'))) || (await rootFilesEnding(source, EXTENSION)).length > 0;
   },
 
-  async validate(source: LoadedSource) {
-    if (source.format.kind === 'file' && source.format.extension !== EXTENSION) {
-      throw permanent('UnsupportedSource', `A single-file Go function is a ${EXTENSION} file, not ${source.format.extension}`);
-    }
-  },
-
   manifest(_source: LoadedSource, handler: string | undefined): FunctionManifest {
     if (handler !== undefined && !EXPORTED_IDENTIFIER.test(handler)) {
       throw permanent('InvalidHandler', `A Go handler is the name of an exported function of the package, such as Handle; "${handler}" is not`);
@@ -73,9 +67,7 @@ export const goRuntime: Runtime = {
   },
 
   async contextFiles(images: BaseImages, source: LoadedSource): Promise<ContextFile[]> {
-    const wrapper = await Promise.all(
-      TEMPLATE_FILES.map(async (name) => ({ path: `runtime/${name}`, content: await fs.readFile(path.join(templateDir, name)) })),
-    );
+    const wrapper = await templateFiles(templateDir, TEMPLATE_FILES);
     const standalone = (await fileExists(path.join(source.root, 'go.mod'))) ? [] : [{ path: 'function/go.mod', content: Buffer.from(STANDALONE_GO_MOD) }];
     return [{ path: 'Dockerfile', content: Buffer.from(goDockerfile(images)) }, ...wrapper, ...standalone];
   },

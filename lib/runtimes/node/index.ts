@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { permanent } from '../../errors.ts';
 import type { LoadedSource } from '../../source/load.ts';
-import { fileExists, splitHandler } from '../files.ts';
+import { fileExists, splitHandler, templateFiles } from '../files.ts';
 import type { BaseImages, ContextFile, FunctionManifest, Runtime } from '../runtime.ts';
 
 const templateDir = fileURLToPath(new URL('./template/', import.meta.url));
@@ -45,6 +45,7 @@ CMD ${JSON.stringify(START)}
 
 export const nodeRuntime: Runtime = {
   name: NAME,
+  language: 'Node.js',
   aliases: ['node', 'nodejs24', 'javascript', 'typescript'],
   fileExtensions: EXTENSIONS,
   images: { build: 'KL_NODE_BUILD_IMAGE', runtime: 'KL_NODE_RUNTIME_IMAGE' },
@@ -58,12 +59,7 @@ export const nodeRuntime: Runtime = {
   },
 
   async validate(source: LoadedSource) {
-    if (source.format.kind === 'file') {
-      if (!(EXTENSIONS as readonly string[]).includes(source.format.extension)) {
-        throw permanent('UnsupportedSource', `A single-file Node.js function is a ${EXTENSIONS.join(', ')} file, not ${source.format.extension}`);
-      }
-      return;
-    }
+    if (source.format.kind === 'file') return;
     const manifest = path.join(source.root, 'package.json');
     if (!(await fileExists(manifest))) {
       throw permanent('MissingPackageJson', 'A Node.js archive must hold a package.json at its root (or in its single top folder)');
@@ -80,9 +76,7 @@ export const nodeRuntime: Runtime = {
   },
 
   async contextFiles(images: BaseImages): Promise<ContextFile[]> {
-    const wrapper = await Promise.all(
-      TEMPLATE_FILES.map(async (name) => ({ path: `runtime/${name}`, content: await fs.readFile(path.join(templateDir, name)) })),
-    );
+    const wrapper = await templateFiles(templateDir, TEMPLATE_FILES);
     return [{ path: 'Dockerfile', content: Buffer.from(nodeDockerfile(images)) }, ...wrapper];
   },
 

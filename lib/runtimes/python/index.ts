@@ -1,10 +1,8 @@
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../../config/schema.ts';
-import { permanent } from '../../errors.ts';
 import type { LoadedSource } from '../../source/load.ts';
-import { fileExists, rootFilesEnding, splitHandler } from '../files.ts';
+import { fileExists, rootFilesEnding, splitHandler, templateFiles } from '../files.ts';
 import type { BaseImages, ContextFile, FunctionManifest, Runtime } from '../runtime.ts';
 import { hostPython } from './host-python.ts';
 
@@ -49,6 +47,7 @@ CMD ["/app/${VENV_PYTHON}", "${SERVE_SCRIPT}"]
 
 export const pythonRuntime: Runtime = {
   name: NAME,
+  language: 'Python',
   aliases: ['python3', 'py'],
   fileExtensions: [EXTENSION],
   images: { build: 'KL_PYTHON_BUILD_IMAGE', runtime: 'KL_PYTHON_RUNTIME_IMAGE' },
@@ -61,20 +60,12 @@ export const pythonRuntime: Runtime = {
     return (await rootFilesEnding(source, EXTENSION)).length > 0;
   },
 
-  async validate(source: LoadedSource) {
-    if (source.format.kind === 'file' && source.format.extension !== EXTENSION) {
-      throw permanent('UnsupportedSource', `A single-file Python function is a ${EXTENSION} file, not ${source.format.extension}`);
-    }
-  },
-
   manifest(source: LoadedSource, handler: string | undefined): FunctionManifest {
     return { runtime: NAME, ...splitHandler(source, handler) };
   },
 
   async contextFiles(images: BaseImages): Promise<ContextFile[]> {
-    const wrapper = await Promise.all(
-      TEMPLATE_FILES.map(async (name) => ({ path: `runtime/${name}`, content: await fs.readFile(path.join(templateDir, name)) })),
-    );
+    const wrapper = await templateFiles(templateDir, TEMPLATE_FILES);
     return [{ path: 'Dockerfile', content: Buffer.from(pythonDockerfile(images)) }, ...wrapper];
   },
 
