@@ -13,6 +13,8 @@ export interface FunctionContext {
   deps: PipelineDeps;
   role: Config['KL_ROLE'];
   watchNamespace?: string | undefined;
+  /** What must stop with the function: the embedded backend's builds and function processes. */
+  shutdown?: (() => Promise<void>) | undefined;
 }
 
 /**
@@ -33,5 +35,5 @@ export async function createFunctionContext(env: NodeJS.ProcessEnv = process.env
   }
   const embedded = await createEmbeddedBackend(config, { sink, routerUrl: platformUrl(config), log });
   await embedded.resume();
-  return { deps: embedded.deps, role: config.KL_ROLE };
+  return { deps: embedded.deps, role: config.KL_ROLE, shutdown: () => embedded.shutdown() };
 }

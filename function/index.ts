@@ -8,7 +8,7 @@
 import { performance } from 'node:perf_hooks';
 import { CloudEvent } from 'cloudevents';
 import type { Context } from 'faas-js-runtime';
-import { toCloudEvent } from '../lib/adapters/events/http-sink.ts';
+import { replyOf } from '../lib/adapters/events/http-sink.ts';
 import { isApiServerEvent } from '../lib/events/apiserver.ts';
 import { toEnvelope, type EventEnvelope } from '../lib/events/envelope.ts';
 import { asPlatformError, permanent } from '../lib/errors.ts';
@@ -33,7 +33,10 @@ export function useBackend(deps: PipelineDeps): void {
 }
 
 function functionContext(): Promise<FunctionContext> {
-  context ??= createFunctionContext();
+  context ??= createFunctionContext().then((created) => {
+    if (created.shutdown) onShutdown(created.shutdown);
+    return created;
+  });
   return context;
 }
 
@@ -84,7 +87,7 @@ async function build(ctx: FunctionContext, envelope: EventEnvelope): Promise<unk
   const reply = await dispatch(ctx.deps, envelope);
   if (!('event' in reply)) return jsonReply(200, reply.body);
   metrics.eventsEmitted.inc({ type: eventKindLabel(ctx.deps.settings.events.prefix, reply.event.type), outcome: 'success' });
-  return toCloudEvent({ ...reply.event, traceparent: currentTraceparent() ?? reply.event.traceparent });
+  return replyOf({ ...reply.event, traceparent: currentTraceparent() ?? reply.event.traceparent });
 }
 
 function handlerOf(ctx: FunctionContext, envelope: EventEnvelope): 'builder' | 'job-watcher' | 'dead-letter' {

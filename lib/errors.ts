@@ -22,10 +22,10 @@ export class PlatformError extends Error {
 }
 
 /**
- * Invalid input: never retried. 400 and 422 are used on purpose: the broker retries
+ * Invalid or forbidden input: never retried. 400, 403 and 422 are used on purpose: the broker retries
  * 404, 408 and 409, so a permanent failure must not answer with those.
  */
-export function permanent(reason: string, message: string, details: string[] = [], statusCode: 400 | 413 | 422 = 422): PlatformError {
+export function permanent(reason: string, message: string, details: string[] = [], statusCode: 400 | 403 | 413 | 422 = 422): PlatformError {
   return new PlatformError('permanent', reason, message, statusCode, details);
 }
 

@@ -87,6 +87,22 @@ export function labelValue(raw: string): string {
   return body ? `${body}-${suffix}` : suffix;
 }
 
+/**
+ * Name of a tenant's secret: `<third_party_id>.<secret>`. The secret part is a DNS label (no
+ * dot), so the name splits back at its last dot and no tenant can name another's secret, nor
+ * the platform's own (whose names hold no dot).
+ */
+export function tenantSecretName(thirdPartyId: string, secret: string): string {
+  return `${thirdPartyId}.${secret}`;
+}
+
+const DNS_1123_SUBDOMAIN = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*$/;
+
+/** Secret names must be DNS subdomains, and the tenant part is also its label value (the admission policy compares them). */
+export function canHoldSecrets(thirdPartyId: string): boolean {
+  return DNS_1123_SUBDOMAIN.test(thirdPartyId) && isLabelValue(thirdPartyId);
+}
+
 /** Label keys and annotation keys, named once. */
 export const LABEL_DOMAIN = 'knative-lambda.io';
 export const Labels = {

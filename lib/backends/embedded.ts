@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { LocalBuildExecutor } from '../adapters/local/build-executor.ts';
 import { LocalDeployer } from '../adapters/local/deployer.ts';
 import { createStore } from '../adapters/store/create-store.ts';
+import { secretsDir } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { reconcileBuild } from '../pipeline/build-outcome.ts';
 import type { PipelineDeps } from '../pipeline/deps.ts';
@@ -12,7 +13,7 @@ import { instrumentDeployer, instrumentExecutor, instrumentSink, instrumentStore
 import { reportBuildsFrom } from '../observability/metrics.ts';
 import { findRuntime } from '../runtimes/registry.ts';
 import type { Runtime } from '../runtimes/runtime.ts';
-import { pipelineSettings, unpackLimits } from './settings.ts';
+import { pipelineSettings, tenantPolicy, unpackLimits } from './settings.ts';
 
 export interface EmbeddedBackend {
   deps: PipelineDeps;
@@ -68,11 +69,13 @@ export async function createEmbeddedBackend(config: Config, options: { sink: Eve
     idleMs: config.KL_FUNCTION_IDLE_SECONDS * 1000,
     startTimeoutMs: config.KL_FUNCTION_START_TIMEOUT_SECONDS * 1000,
     maxRestartsPerMinute: config.KL_FUNCTION_MAX_RESTARTS,
+    secretsDir: secretsDir(config),
     onChange: reconcile('service', reconcileService),
     log,
   });
   deps = {
     settings: pipelineSettings(config),
+    tenants: tenantPolicy(config),
     store: instrumentStore(store),
     executor: instrumentExecutor(executor, 'local'),
     deployer: instrumentDeployer(deployer, 'local'),
@@ -90,7 +93,7 @@ export async function createEmbeddedBackend(config: Config, options: { sink: Eve
     },
     async shutdown() {
       stopped = true;
-      await deployer.shutdown();
+      await Promise.all([deployer.shutdown(), executor.shutdown()]);
     },
   };
 }

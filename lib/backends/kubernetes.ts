@@ -8,7 +8,7 @@ import { instrumentDeployer, instrumentExecutor, instrumentSink, instrumentStore
 import { reportBuildsFrom } from '../observability/metrics.ts';
 import type { PipelineDeps } from '../pipeline/deps.ts';
 import type { EventSink } from '../ports/event-sink.ts';
-import { pipelineSettings } from './settings.ts';
+import { pipelineSettings, tenantPolicy } from './settings.ts';
 
 const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 const DEFAULT_NAMESPACE = 'knative-lambda';
@@ -62,9 +62,10 @@ export async function createKubernetesBackend(config: Config, options: { sink: E
   const executor = instrumentExecutor(new JobBuildExecutor(kubeConfig, buildJobSettings(config, namespace), store), 'kubernetes');
   const deps: PipelineDeps = {
     settings: pipelineSettings(config),
+    tenants: tenantPolicy(config),
     store: instrumentStore(store),
     executor,
-    deployer: instrumentDeployer(new KnativeDeployer(kubeConfig, namespace), 'kubernetes'),
+    deployer: instrumentDeployer(new KnativeDeployer(kubeConfig, namespace, config.KL_FUNCTION_SERVICE_ACCOUNT), 'kubernetes'),
     sink: instrumentSink(options.sink, config.KL_EVENT_TYPE_PREFIX),
     log: options.log,
   };

@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { Config } from '../config/schema.ts';
 import type { PipelineSettings } from '../pipeline/deps.ts';
 import type { UnpackLimits } from '../source/unpack.ts';
+import { createTenantPolicy, type TenantPolicy } from '../tenancy/tenant-policy.ts';
 
 export function unpackLimits(config: Config): UnpackLimits {
   return { maxBytes: config.KL_MAX_UNPACKED_BYTES, maxFiles: config.KL_MAX_SOURCE_FILES, maxDepth: config.KL_MAX_SOURCE_DEPTH };
@@ -14,7 +15,17 @@ export function pipelineSettings(config: Config): PipelineSettings {
     maxSourceBytes: config.KL_MAX_SOURCE_BYTES,
     unpackLimits: unpackLimits(config),
     buildTimeoutSeconds: config.KL_BUILD_TIMEOUT_SECONDS,
+    serving: { maxTimeoutSeconds: config.KL_MAX_REVISION_TIMEOUT_SECONDS },
     baseImages: (runtime) => ({ build: config[runtime.images.build], runtime: config[runtime.images.runtime] }),
     scratchDir: path.join(config.KL_DATA_DIR, 'scratch'),
   };
+}
+
+export function tenantPolicy(config: Config): TenantPolicy {
+  return createTenantPolicy({
+    sourceKeyTemplate: config.KL_SOURCE_KEY_TEMPLATE,
+    bucket: config.KL_STORE_BUCKET,
+    allowedBuckets: config.KL_ALLOWED_SOURCE_BUCKETS,
+    tenantSources: config.KL_TENANT_SOURCES,
+  });
 }

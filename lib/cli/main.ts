@@ -24,6 +24,14 @@ function parseEnvPair(value: string, previous: Record<string, string> = {}): Rec
   return { ...previous, [value.slice(0, index)]: value.slice(index + 1) };
 }
 
+/** `NAME=secret/key`: the variable NAME takes the value of key `key` of the tenant's secret `secret`. */
+function parseSecretEnvPair(value: string, previous: Record<string, { secret: string; key: string }> = {}): Record<string, { secret: string; key: string }> {
+  const match = /^([^=]+)=([^/]+)\/(.+)$/.exec(value);
+  if (!match) throw new InvalidArgumentError(`expected NAME=SECRET/KEY, got "${value}"`);
+  const [, name = '', secret = '', key = ''] = match;
+  return { ...previous, [name]: { secret, key } };
+}
+
 function parseId(value: string): string {
   const result = identifier.safeParse(value);
   if (!result.success) throw new InvalidArgumentError(result.error.issues.map((i) => i.message).join('; '));
@@ -63,7 +71,7 @@ async function followUntilDone(config: Config, client: PlatformClient, correlati
 }
 
 export function createProgram(config: Config): Command {
-  const client = new PlatformClient(platformUrl(config));
+  const client = new PlatformClient(platformUrl(config), config.KL_API_TOKEN);
   const program = new Command('klambda').description('Deploy and run functions on knative-lambda').showHelpAfterError();
   const tenantOption = () => new Option('--tenant <id>', 'third_party_id of the function').default(config.KL_TENANT).argParser(parseId);
 
@@ -76,6 +84,7 @@ export function createProgram(config: Config): Command {
     .option('--runtime <name>', `runtime, when it cannot be detected (${runtimeNames().join(', ')})`)
     .option('--handler <ref>', 'handler: file.function (e.g. index.handler, lambda_function.lambda_handler) or function name (Go: Handle)')
     .option('--env <KEY=VALUE>', 'environment variable for the function (repeatable)', parseEnvPair, {})
+    .option('--secret-env <NAME=SECRET/KEY>', "variable read from key KEY of the tenant's secret <tenant>.SECRET (repeatable; see docs/SECURITY.md)", parseSecretEnvPair, {})
     .option('--min-scale <n>', 'instances kept running', positiveInt)
     .option('--max-scale <n>', 'most instances', positiveInt)
     .option('--wait <seconds>', 'how long to wait for the function to be ready', positiveInt, 600)
@@ -84,7 +93,7 @@ export function createProgram(config: Config): Command {
       const contentHash = sha256Hex(source.bytes);
       const key = `${sourceKey(config.KL_SOURCE_KEY_TEMPLATE, { thirdPartyId: options.tenant, parserId: options.name, contentHash })}${source.extension}`;
       const scaling = options.minScale !== undefined || options.maxScale !== undefined ? { min_scale: options.minScale, max_scale: options.maxScale } : undefined;
-      const data = { third_party_id: options.tenant, parser_id: options.name, content_hash: contentHash, source: { key }, runtime: options.runtime, handler: options.handler, env: options.env, scaling };
+      const data = { third_party_id: options.tenant, parser_id: options.name, content_hash: contentHash, source: { key }, runtime: options.runtime, handler: options.handler, env: options.env, secret_env: options.secretEnv, scaling };
       const checked = buildStartData.safeParse(data);
       if (!checked.success) throw new Error(describeIssues(checked.error.issues).join('\n'));
       const store = await createStore(config);

@@ -23,13 +23,18 @@ export class PlatformUnreachableError extends Error {}
 /** What the CLI needs from a platform: send events, follow what happens, read state. */
 export class PlatformClient {
   readonly baseUrl: string;
-  constructor(baseUrl: string) {
+  private readonly token: string | undefined;
+  /** `token` is KL_API_TOKEN, which a platform listening beyond loopback requires. */
+  constructor(baseUrl: string, token?: string) {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
+    this.token = token;
   }
 
-  private async request(path: string, init?: RequestInit): Promise<Response> {
+  private async request(path: string, init: RequestInit = {}): Promise<Response> {
+    const headers = new Headers(init.headers);
+    if (this.token !== undefined) headers.set('authorization', `Bearer ${this.token}`);
     try {
-      return await fetch(`${this.baseUrl}${path}`, init);
+      return await fetch(`${this.baseUrl}${path}`, { ...init, headers });
     } catch (error) {
       throw new PlatformUnreachableError(`Cannot reach the platform at ${this.baseUrl} (${(error as Error).cause ?? (error as Error).message}). Start it with \`npm start\`, or set KL_PLATFORM_URL.`);
     }
@@ -37,8 +42,8 @@ export class PlatformClient {
 
   private async json<T>(path: string): Promise<T> {
     const response = await this.request(path);
-    const body = (await response.json()) as T & { error?: string };
-    if (!response.ok) throw new Error(body.error ?? `${path} answered ${response.status}`);
+    const body = (await response.json()) as T & { error?: string; message?: string };
+    if (!response.ok) throw new Error(body.message ?? body.error ?? `${path} answered ${response.status}`);
     return body;
   }
 

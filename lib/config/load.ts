@@ -1,3 +1,5 @@
+import path from 'node:path';
+import { REDACTED } from '../events/redact.ts';
 import { configSchema, type Config } from './schema.ts';
 
 export class ConfigError extends Error {
@@ -9,6 +11,9 @@ export class ConfigError extends Error {
   }
 }
 
+/** Settings whose values an error message never repeats. */
+const SECRET_SETTINGS = new Set(['KL_API_TOKEN']);
+
 /** Parses the environment; throws one ConfigError listing every bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const known = Object.keys(configSchema.shape);
@@ -17,7 +22,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (result.success) return result.data;
   const problems = result.error.issues.map((issue) => {
     const variable = String(issue.path[0] ?? '(environment)');
-    const value = input[variable];
+    const value = SECRET_SETTINGS.has(variable) ? REDACTED : input[variable];
     return `${variable}=${JSON.stringify(value)}: ${issue.message}`;
   });
   throw new ConfigError(problems);
@@ -42,4 +47,8 @@ export function platformUrl(config: Config): string {
 
 export function s3ForcePathStyle(config: Config): boolean {
   return config.KL_S3_FORCE_PATH_STYLE ?? config.KL_S3_ENDPOINT !== undefined;
+}
+
+export function secretsDir(config: Config): string {
+  return config.KL_SECRETS_DIR ?? path.join(config.KL_DATA_DIR, 'secrets');
 }

@@ -1,6 +1,8 @@
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { bucketName } from '../events/payloads.ts';
+import { DEFAULT_FUNCTION_SERVICE_ACCOUNT } from '../kubernetes/knative-service.ts';
 
 /** Default data directory: one per user, so the CLI and the platform agree from any working directory. */
 function defaultDataDir(): string {
@@ -24,12 +26,40 @@ const sourceKeyTemplate = z
   .string()
   .min(1)
   .refine((t) => t.includes('{third_party_id}'), 'must contain {third_party_id} so tenants never share keys')
+  .refine((t) => tenantSegmentIsWhole(t), '{third_party_id} must be a whole key segment, followed by more segments and preceded by no other placeholder (e.g. sources/{third_party_id}/{parser_id}/{content_hash}): the segments up to it are the tenant\'s prefix')
   .refine((t) => t.includes('{parser_id}'), 'must contain {parser_id}')
   .refine((t) => !t.startsWith('/') && !t.split('/').includes('..'), 'must be a relative key without ".." segments')
   .refine(
     (t) => [...t.matchAll(/\{([^}]*)\}/g)].every((m) => ['third_party_id', 'parser_id', 'content_hash'].includes(m[1] ?? '')),
     'only {third_party_id}, {parser_id} and {content_hash} are known placeholders',
   );
+
+/** The tenant's part of the key layout must be a prefix no other tenant's keys can share. */
+function tenantSegmentIsWhole(template: string): boolean {
+  const segments = template.split('/');
+  const index = segments.indexOf('{third_party_id}');
+  if (index < 0) return !template.includes('{third_party_id}');
+  return index < segments.length - 1 && segments.slice(0, index).every((segment) => !segment.includes('{'));
+}
+
+/** A comma-separated list of bucket names, blanks ignored. */
+const bucketList = z
+  .string()
+  .transform((text) => text.split(',').map((entry) => entry.trim()).filter(Boolean))
+  .pipe(z.array(bucketName));
+
+/** `{"tenant": ["source", ...]}`: which CloudEvent sources may act for each tenant. */
+const tenantSources = z.string().transform((text, ctx) => {
+  try {
+    const value: unknown = JSON.parse(text);
+    const parsed = z.record(z.string().min(1), z.array(z.string().min(1)).min(1)).safeParse(value);
+    if (parsed.success) return parsed.data;
+  } catch {
+    // reported below
+  }
+  ctx.addIssue({ code: 'custom', message: 'must be a JSON object mapping each tenant to a non-empty list of CloudEvent sources, e.g. {"acme":["network.notifi.acme"]}' });
+  return z.NEVER;
+});
 
 /**
  * Every environment variable the project reads. The description and default of each
@@ -62,9 +92,7 @@ export const configSchema = z.object({
     .enum(['filesystem', 's3'])
     .default('filesystem')
     .describe('Source store adapter: `filesystem` (under KL_DATA_DIR/store) or `s3` (AWS S3 or an S3-compatible server such as MinIO).'),
-  KL_STORE_BUCKET: z
-    .string()
-    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name')
+  KL_STORE_BUCKET: bucketName
     .default('knative-lambda')
     .describe('Bucket holding sources and build contexts. With the filesystem store it is a directory under KL_DATA_DIR/store.'),
   KL_S3_REGION: z.string().min(1).default('us-east-1').describe('Region of the S3 store.'),
@@ -78,6 +106,18 @@ export const configSchema = z.object({
   KL_SOURCE_KEY_TEMPLATE: sourceKeyTemplate
     .default('sources/{third_party_id}/{parser_id}/{content_hash}')
     .describe('Key of a function source in the store when `build.start` names none. Placeholders: {third_party_id} (required), {parser_id} (required), {content_hash}. Set it to serve an existing bucket layout.'),
+  KL_ALLOWED_SOURCE_BUCKETS: bucketList
+    .default([])
+    .describe('Buckets other than KL_STORE_BUCKET that `build.start` may name in `source.bucket`, comma-separated. Empty: only KL_STORE_BUCKET. The key must still lie under the tenant\'s prefix.'),
+  KL_TENANT_SOURCES: tenantSources
+    .optional()
+    .describe('Strict tenant mode, for brokers whose producers are not all trusted: a JSON object mapping each tenant (`third_party_id`) to the CloudEvent `source` values allowed to act for it, e.g. `{"acme":["network.notifi.acme","/ci/acme"]}`. Unset: any producer may name any tenant. See docs/SECURITY.md.'),
+  KL_SECRETS_DIR: z
+    .string()
+    .min(1)
+    .optional()
+    .transform((dir) => (dir === undefined ? undefined : path.resolve(dir)))
+    .describe('Embedded platform: directory of the secrets functions reference with `secret_env`, one file per secret key: `<secret name>/<key>` (e.g. `acme.db/password`). Defaults to `KL_DATA_DIR/secrets`.'),
   KL_MAX_SOURCE_BYTES: positiveInt.default(50 * 1024 * 1024).describe('Largest source object accepted, as stored (compressed), in bytes.'),
   KL_MAX_UNPACKED_BYTES: positiveInt.default(200 * 1024 * 1024).describe('Largest total size of an unpacked source archive, in bytes.'),
   KL_MAX_SOURCE_FILES: positiveInt.default(10_000).describe('Most entries a source archive may hold.'),
@@ -118,6 +158,9 @@ export const configSchema = z.object({
     .optional()
     .describe('Python interpreter (3.12 or newer) for host builds of Python functions: a command on PATH or a path. Unset: the first of python3.14, python3.13, python3.12 and python3 on PATH that is 3.12 or newer, else the newest such version installed with pyenv.'),
   KL_BUILD_TIMEOUT_SECONDS: positiveInt.default(600).describe('Deadline of one build; past it the build ends with `build.timeout`.'),
+  KL_MAX_REVISION_TIMEOUT_SECONDS: positiveInt
+    .default(600)
+    .describe("Largest `timeout_seconds` a function may ask for. Match Knative Serving's `max-revision-timeout-seconds` (config-defaults; 600 by default): its webhook refuses more, so `build.start` answers 422 before building."),
   KL_BUILD_CONCURRENCY: positiveInt.default(2).describe('Builds the embedded platform runs at the same time; further builds wait their turn.'),
   KL_PLATFORM_HOST: z.string().min(1).default('127.0.0.1').describe('Address the embedded platform listens on.'),
   KL_PLATFORM_PORT: port.default(8080).describe('Port of the embedded platform: broker ingress, function router and API.'),
@@ -125,6 +168,11 @@ export const configSchema = z.object({
     .url()
     .optional()
     .describe('URL the CLI talks to. Defaults to http://KL_PLATFORM_HOST:KL_PLATFORM_PORT.'),
+  KL_API_TOKEN: z
+    .string()
+    .min(16)
+    .optional()
+    .describe('Bearer token of the embedded platform: when set, the ingress, the API, the function router and /metrics require `Authorization: Bearer <token>` (/health/* stays open), and the CLI sends it. Required when KL_PLATFORM_HOST is not a loopback address.'),
   KL_FUNCTION_IDLE_SECONDS: positiveInt.default(300).describe('A local function with no request for this long is stopped (scale to zero) and started again on the next request.'),
   KL_FUNCTION_START_TIMEOUT_SECONDS: positiveInt.default(30).describe('How long a local function may take to answer its readiness probe after starting.'),
   KL_FUNCTION_MAX_RESTARTS: positiveInt.default(5).describe('Crashes within a minute after which a local function is marked failed instead of restarted.'),
@@ -158,6 +206,11 @@ export const configSchema = z.object({
     .min(1)
     .default('knative-lambda-store')
     .describe('Kubernetes backend: Secret with keys AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY that build pods read the build context with (referenced, never copied into the Job).'),
+  KL_FUNCTION_SERVICE_ACCOUNT: z
+    .string()
+    .min(1)
+    .default(DEFAULT_FUNCTION_SERVICE_ACCOUNT)
+    .describe('Kubernetes backend: ServiceAccount of function pods; it needs no API permission and its token is not mounted. The admission policy in config/ refuses Knative Services with any other.'),
   KL_BUILD_SERVICE_ACCOUNT: z
     .string()
     .min(1)

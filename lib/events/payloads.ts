@@ -35,12 +35,39 @@ export const handlerRef = z
 const RESERVED_ENV = /^(?:PORT|K_[A-Z_]*|KL_[A-Z_]*|FUNC_[A-Z_]*|NODE_OPTIONS)$/;
 const MAX_ENV_BYTES = 64 * 1024;
 
+const environmentName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'names must be letters, digits and "_", not starting with a digit')
+  .refine((name) => !RESERVED_ENV.test(name), 'this name is reserved by the platform');
+
 export const environment = z
-  .record(
-    z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'names must be letters, digits and "_", not starting with a digit').refine((name) => !RESERVED_ENV.test(name), 'this name is reserved by the platform'),
-    z.string().max(32 * 1024),
-  )
+  .record(environmentName, z.string().max(32 * 1024))
   .refine((env) => Buffer.byteLength(JSON.stringify(env)) <= MAX_ENV_BYTES, `must total at most ${MAX_ENV_BYTES} bytes`);
+
+/** A Kubernetes Secret data key. */
+const secretKey = z
+  .string()
+  .min(1)
+  .max(253)
+  .regex(/^[-._a-zA-Z0-9]+$/, 'must be a Secret key: letters, digits, "-", "_" and "."')
+  .refine((key) => key !== '.' && key !== '..', 'must not be "." or ".."');
+
+/**
+ * `{"NAME": {"secret": "db", "key": "password"}}`: the value comes from the tenant's secret
+ * `<third_party_id>.<secret>`, never from the event. The secret is a DNS label, so the dot
+ * that joins it to the tenant id stays unambiguous.
+ */
+export const secretEnvironment = z
+  .record(
+    environmentName,
+    z
+      .object({
+        secret: z.string().max(63).regex(/^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/, 'must be a DNS label: lowercase letters, digits and "-"'),
+        key: secretKey,
+      })
+      .strict(),
+  )
+  .refine((env) => Object.keys(env).length <= 100, 'must hold at most 100 entries');
 
 const cpu = z.string().regex(/^(?:\d+m|\d+(?:\.\d{1,3})?)$/, 'must be a CPU quantity such as 250m or 1');
 const memory = z.string().regex(/^\d+(?:Ki|Mi|Gi|K|M|G)?$/, 'must be a memory quantity such as 256Mi');
@@ -62,18 +89,21 @@ export const runtimeName = z.string().regex(/^[a-z][a-z0-9.-]{0,31}$/, 'must be 
 
 const identity = { third_party_id: identifier, parser_id: identifier };
 
-export const buildStartData = z.object({
-  ...identity,
-  content_hash: contentHash.optional(),
-  correlation_id: correlationId.optional(),
-  runtime: runtimeName.optional(),
-  handler: handlerRef.optional(),
-  env: environment.optional(),
-  source: z.object({ bucket: bucketName.optional(), key: storeKey }).strict().optional(),
-  scaling: scaling.optional(),
-  resources: resources.optional(),
-  timeout_seconds: z.number().int().min(1).max(3600).optional(),
-});
+export const buildStartData = z
+  .object({
+    ...identity,
+    content_hash: contentHash.optional(),
+    correlation_id: correlationId.optional(),
+    runtime: runtimeName.optional(),
+    handler: handlerRef.optional(),
+    env: environment.optional(),
+    secret_env: secretEnvironment.optional(),
+    source: z.object({ bucket: bucketName.optional(), key: storeKey }).strict().optional(),
+    scaling: scaling.optional(),
+    resources: resources.optional(),
+    timeout_seconds: z.number().int().min(1).max(3600).optional(),
+  })
+  .refine((data) => !Object.keys(data.secret_env ?? {}).some((name) => name in (data.env ?? {})), { message: 'a name may be in env or in secret_env, not in both', path: ['secret_env'] });
 export type BuildStartData = z.infer<typeof buildStartData>;
 
 export const serviceDeleteData = z.object({ ...identity, correlation_id: correlationId.optional() });

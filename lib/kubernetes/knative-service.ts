@@ -22,8 +22,11 @@ function compact<T extends Record<string, unknown>>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined && !(typeof v === 'object' && v !== null && Object.keys(v).length === 0))) as Partial<T>;
 }
 
+/** Function pods run as this identity: no API permission, no token mounted (config/service-accounts.yaml). */
+export const DEFAULT_FUNCTION_SERVICE_ACCOUNT = 'knative-lambda-function';
+
 /** Pure: the Knative Service for a spec, image by digest. Applied with server-side apply. */
-export function knativeServiceManifest(spec: ServiceSpec, namespace: string): KnativeServiceObject {
+export function knativeServiceManifest(spec: ServiceSpec, namespace: string, serviceAccount = DEFAULT_FUNCTION_SERVICE_ACCOUNT): KnativeServiceObject {
   const labels = functionLabels(spec, 'function');
   const scaling = compact({
     'autoscaling.knative.dev/min-scale': spec.scaling.minScale?.toString(),
@@ -48,12 +51,16 @@ export function knativeServiceManifest(spec: ServiceSpec, namespace: string): Kn
         spec: compact({
           containerConcurrency: spec.scaling.containerConcurrency,
           timeoutSeconds: spec.timeoutSeconds,
+          serviceAccountName: serviceAccount,
           enableServiceLinks: false,
           containers: [
             compact({
               name: 'function',
               image: spec.image,
-              env: Object.entries(spec.env).map(([name, value]) => ({ name, value })),
+              env: [
+                ...Object.entries(spec.env).map(([name, value]) => ({ name, value })),
+                ...Object.entries(spec.secretEnv ?? {}).map(([name, ref]) => ({ name, valueFrom: { secretKeyRef: { name: ref.name, key: ref.key } } })),
+              ],
               resources: compact({ requests: spec.resources.requests, limits: spec.resources.limits }),
               readinessProbe: { httpGet: { path: '/health/readiness' } },
               livenessProbe: { httpGet: { path: '/health/liveness' } },

@@ -1,4 +1,5 @@
 import pino, { type Logger } from 'pino';
+import { REDACTED } from '../events/redact.ts';
 import { currentLogContext } from './log-context.ts';
 import { currentTraceIds } from './tracing.ts';
 
@@ -33,7 +34,7 @@ export function createLogger(level: string, name = 'knative-lambda', destination
     {
       name,
       level,
-      redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+      redact: { paths: REDACTED_PATHS, censor: REDACTED },
       base: { service: name },
       mixin: () => ({ ...currentLogContext(), ...currentTraceIds() }),
     },

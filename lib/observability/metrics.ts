@@ -30,6 +30,7 @@ export const MetricName = {
   DependencyRequestDuration: `${METRIC_PREFIX}dependency_request_duration_seconds`,
   EventsEmitted: `${METRIC_PREFIX}events_emitted_total`,
   DeadLetteredEvents: `${METRIC_PREFIX}dead_lettered_events_total`,
+  TenantRefusals: `${METRIC_PREFIX}tenant_refusals_total`,
 } as const;
 
 export const LabelName = {
@@ -77,6 +78,7 @@ export const metrics = {
   dependencyRequests: new Counter({ name: MetricName.DependencyRequests, help: 'Calls to dependencies (store, kubernetes, broker), by operation and outcome', labelNames: [L.Dependency, L.Operation, L.Outcome], registers }),
   dependencyRequestDuration: new Histogram({ name: MetricName.DependencyRequestDuration, help: 'Duration of calls to dependencies', labelNames: [L.Dependency, L.Operation], buckets: DURATION_BUCKETS, enableExemplars: true, registers }),
   eventsEmitted: new Counter({ name: MetricName.EventsEmitted, help: 'CloudEvents emitted, by type and outcome', labelNames: [L.Type, L.Outcome], registers }),
+  tenantRefusals: new Counter({ name: MetricName.TenantRefusals, help: 'Events refused at the tenant boundary (403), by reason', labelNames: [L.Reason], registers }),
   deadLetteredEvents: new Counter({ name: MetricName.DeadLetteredEvents, help: 'Events the broker gave up delivering, by type', labelNames: [L.Type], registers }),
   buildsRunning: new Gauge({
     name: MetricName.BuildsRunning,

@@ -1,7 +1,7 @@
 import type { Correlation } from '../events/envelope.ts';
 import { outgoingEvent } from '../events/outgoing.ts';
 import { EventKind, type EmittedKind } from '../events/types.ts';
-import { Annotations } from '../naming.ts';
+import { Annotations, stableHash } from '../naming.ts';
 import type { BuildRecord } from '../ports/build-executor.ts';
 import type { ServiceRecord, ServiceSpec } from '../ports/deployer.ts';
 import type { ErrorCategory } from '../errors.ts';
@@ -9,8 +9,11 @@ import { addLogContext, withLogContext } from '../observability/log-context.ts';
 import { metrics } from '../observability/metrics.ts';
 import { exemplarLabels, inSpan } from '../observability/tracing.ts';
 import type { PipelineDeps } from './deps.ts';
+import { isLaterRequest } from './service-spec.ts';
 
 export interface Announcement {
+  /** The event id: the same for every repeat of this announcement (see announcementId). */
+  id: string;
   kind: EmittedKind;
   data: { correlation_id: string; function_name: string } & Record<string, unknown>;
   correlation: Correlation;
@@ -35,6 +38,20 @@ function durationSeconds(build: BuildRecord): number | undefined {
 }
 
 /**
+ * The id of an announcement, derived from what it announces about which object, so that
+ * an announcement sent again (its mark not yet written when the process died) is the same
+ * CloudEvent, which the broker and consumers recognise (CloudEvents: source + id).
+ */
+export function announcementId(kind: EmittedKind, parts: readonly string[]): string {
+  return `${kind}-${stableHash([kind, ...parts], 32)}`;
+}
+
+/** A build's outcome: a build of the same name made again (after a failure) is another object, with another creation time. */
+function buildAnnouncementId(kind: EmittedKind, build: BuildRecord): string {
+  return announcementId(kind, [build.name, build.createdAt ?? '']);
+}
+
+/**
  * Pure and level-triggered: from a build's current state (and the service's), what to
  * deploy and what to announce. A build already announced yields nothing, so replays are harmless.
  */
@@ -53,19 +70,19 @@ export function decideBuildOutcome(build: BuildRecord, service: ServiceRecord | 
   const correlation = desired.correlation;
 
   if (status.phase === 'Succeeded' && status.image) {
-    const superseded = service !== undefined && service.spec.buildName !== build.name && service.spec.requestedAt > desired.requestedAt;
+    const superseded = service !== undefined && service.spec.buildName !== build.name && isLaterRequest(service.spec.requestedAt, desired.requestedAt);
     const data = { ...base, content_digest: build.spec.contentDigest, image: status.image, cache_hit: false, superseded, duration_seconds: durationSeconds(build) };
     return {
       deploy: superseded ? undefined : { ...desired, image: status.image },
-      announce: { kind: EventKind.BuildComplete, data, correlation },
+      announce: { id: buildAnnouncementId(EventKind.BuildComplete, build), kind: EventKind.BuildComplete, data, correlation },
     };
   }
   if (status.reason === 'DeadlineExceeded') {
-    return { announce: { kind: EventKind.BuildTimeout, data: { ...base, timeout_seconds: build.spec.timeoutSeconds, log_tail: status.logTail ?? '' }, correlation } };
+    return { announce: { id: buildAnnouncementId(EventKind.BuildTimeout, build), kind: EventKind.BuildTimeout, data: { ...base, timeout_seconds: build.spec.timeoutSeconds, log_tail: status.logTail ?? '' }, correlation } };
   }
   const reason = status.reason ?? 'BuildFailed';
   const data = { ...base, reason, message: status.message ?? 'The build failed', error_category: FAILURE_CATEGORY[reason] ?? 'unknown', log_tail: status.logTail ?? '' };
-  return { announce: { kind: EventKind.BuildFailed, data, correlation } };
+  return { announce: { id: buildAnnouncementId(EventKind.BuildFailed, build), kind: EventKind.BuildFailed, data, correlation } };
 }
 
 /** Counted once, when the outcome is announced; the duration comes from the build's own times. */
@@ -95,9 +112,9 @@ export async function reconcileBuild(deps: PipelineDeps, name: string): Promise<
       const outcome = decideBuildOutcome(build, service);
       if (outcome.deploy) await deps.deployer.apply(outcome.deploy);
       if (!outcome.announce) return;
-      const { kind, data, correlation } = outcome.announce;
+      const { id, kind, data, correlation } = outcome.announce;
       addLogContext({ third_party_id: String(data.third_party_id), parser_id: String(data.parser_id) });
-      await deps.sink.emit(outgoingEvent(deps.settings.events, kind, data, correlation));
+      await deps.sink.emit(outgoingEvent(deps.settings.events, kind, data, correlation, { id }));
       await deps.executor.markAnnounced(name);
       recordOutcome(build, outcome.announce);
       deps.log.info({ build: name, event: kind }, 'build outcome announced');

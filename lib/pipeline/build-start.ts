@@ -16,6 +16,7 @@ import { addLogContext } from '../observability/log-context.ts';
 import { metrics } from '../observability/metrics.ts';
 import { exemplarLabels } from '../observability/tracing.ts';
 import type { PipelineDeps } from './deps.ts';
+import { checkServingLimits } from './serving-limits.ts';
 import { desiredService, functionLabels, revisionOf, specAnnotations } from './service-spec.ts';
 
 type BuildStartCommand = Extract<Command, { kind: typeof EventKind.BuildStart }>;
@@ -50,6 +51,7 @@ export async function startBuild(deps: PipelineDeps, command: BuildStartCommand)
   const identity: FunctionIdentity = { thirdPartyId: data.third_party_id, parserId: data.parser_id };
   const name = functionName(identity);
   addLogContext({ function_name: name, third_party_id: identity.thirdPartyId, parser_id: identity.parserId });
+  checkServingLimits(data, settings.serving);
   const contextStarted = performance.now();
   const key = data.source?.key ?? sourceKey(settings.sourceKeyTemplate, { ...identity, contentHash: data.content_hash });
   const bytes = await deps.store.get(key, { maxBytes: settings.maxSourceBytes, bucket: data.source?.bucket });

@@ -1,7 +1,7 @@
 import type { BuildStartData } from '../events/payloads.ts';
 import type { Correlation } from '../events/envelope.ts';
-import { Annotations, Labels, labelValue, MANAGED_BY, stableHash, type FunctionIdentity } from '../naming.ts';
-import type { ServiceSpec } from '../ports/deployer.ts';
+import { Annotations, Labels, labelValue, MANAGED_BY, stableHash, tenantSecretName, type FunctionIdentity } from '../naming.ts';
+import type { SecretRef, ServiceSpec } from '../ports/deployer.ts';
 
 /** The service a `build.start` asks for, before its image exists. */
 export function desiredService(input: {
@@ -22,6 +22,7 @@ export function desiredService(input: {
     buildName: input.buildName,
     contentDigest: input.contentDigest,
     env: data.env ?? {},
+    secretEnv: secretReferences(input.identity.thirdPartyId, data.secret_env),
     scaling: {
       minScale: data.scaling?.min_scale,
       maxScale: data.scaling?.max_scale,
@@ -35,10 +36,29 @@ export function desiredService(input: {
   };
 }
 
+/** `secret_env` as references to the acting tenant's own secrets. */
+function secretReferences(thirdPartyId: string, secretEnv: BuildStartData['secret_env']): Record<string, SecretRef> | undefined {
+  const entries = Object.entries(secretEnv ?? {});
+  if (entries.length === 0) return undefined;
+  return Object.fromEntries(entries.map(([name, ref]) => [name, { name: tenantSecretName(thirdPartyId, ref.secret), key: ref.key }]));
+}
+
+/**
+ * Whether request time `a` is later than `b`, as instants: `12:00:00+02:00` is before
+ * `11:00:00Z`. A time that does not parse counts as the oldest.
+ */
+export function isLaterRequest(a: string, b: string): boolean {
+  const later = Date.parse(a);
+  const earlier = Date.parse(b);
+  return Number.isFinite(later) && (!Number.isFinite(earlier) || later > earlier);
+}
+
 /** What runs: image and configuration. Correlation and request time are not part of it. */
 export function revisionOf(spec: ServiceSpec): string {
-  const { image, env, scaling, resources, timeoutSeconds, runtime } = spec;
-  return stableHash([JSON.stringify({ image, env, scaling, resources, timeoutSeconds, runtime })], 10);
+  const { image, env, secretEnv, scaling, resources, timeoutSeconds, runtime } = spec;
+  // Without secret references the hash is the one records made before them carry.
+  const references = secretEnv && Object.keys(secretEnv).length > 0 ? { secretEnv } : {};
+  return stableHash([JSON.stringify({ image, env, scaling, resources, timeoutSeconds, runtime, ...references })], 10);
 }
 
 /** The labels of everything made for a function (its builds, its service): selectable, always valid. */

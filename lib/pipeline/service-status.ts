@@ -1,7 +1,7 @@
 import { outgoingEvent } from '../events/outgoing.ts';
-import { EventKind } from '../events/types.ts';
+import { EventKind, type EmittedKind } from '../events/types.ts';
 import type { ServiceRecord } from '../ports/deployer.ts';
-import type { Announcement } from './build-outcome.ts';
+import { announcementId, type Announcement } from './build-outcome.ts';
 import { withLogContext } from '../observability/log-context.ts';
 import { metrics } from '../observability/metrics.ts';
 import { exemplarLabels, inSpan } from '../observability/tracing.ts';
@@ -23,10 +23,13 @@ export function decideServiceStatus(service: ServiceRecord): Announcement | unde
     function_name: spec.name,
     revision: service.revision,
   };
+  // One revision, phase and request: a redeploy of the same revision by a new build.start is news.
+  const id = (kind: EmittedKind) => announcementId(kind, [spec.name, announcementKey(service), spec.requestedAt]);
   if (status.phase === 'Ready') {
-    return { kind: EventKind.ServiceReady, data: { ...base, url: status.url ?? '', build_id: spec.buildName }, correlation: spec.correlation };
+    return { id: id(EventKind.ServiceReady), kind: EventKind.ServiceReady, data: { ...base, url: status.url ?? '', build_id: spec.buildName }, correlation: spec.correlation };
   }
   return {
+    id: id(EventKind.ServiceFailed),
     kind: EventKind.ServiceFailed,
     data: { ...base, reason: status.reason ?? 'Unknown', message: status.message ?? 'The service is not ready', log_tail: status.logTail ?? '' },
     correlation: spec.correlation,
@@ -51,7 +54,7 @@ export async function reconcileService(deps: PipelineDeps, name: string): Promis
   const { spec } = service;
   await withLogContext({ correlation_id: spec.correlation.correlationId, function_name: name, third_party_id: spec.identity.thirdPartyId, parser_id: spec.identity.parserId }, () =>
     inSpan('reconcile service', { parentTraceparent: spec.correlation.traceparent, attributes: { 'knative_lambda.function': name, 'knative_lambda.revision': service.revision } }, async () => {
-      await deps.sink.emit(outgoingEvent(deps.settings.events, announcement.kind, announcement.data, announcement.correlation));
+      await deps.sink.emit(outgoingEvent(deps.settings.events, announcement.kind, announcement.data, announcement.correlation, { id: announcement.id }));
       await deps.deployer.markAnnounced(name, announcementKey(service));
       recordAnnouncement(service, announcement);
       deps.log.info({ revision: service.revision, event: announcement.kind }, 'service status announced');

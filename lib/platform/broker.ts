@@ -2,8 +2,9 @@ import { appendFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CloudEvent, HTTP } from 'cloudevents';
 import type { Logger } from 'pino';
-import { binaryMessage } from '../adapters/events/http-sink.ts';
+import { httpMessage } from '../adapters/events/http-sink.ts';
 import { toEnvelope, type EventEnvelope } from '../events/envelope.ts';
+import { redactEvent } from '../events/redact.ts';
 import type { EventSink } from '../ports/event-sink.ts';
 import { eventKindLabel } from '../observability/labels.ts';
 import { metrics } from '../observability/metrics.ts';
@@ -96,7 +97,7 @@ export class EmbeddedBroker implements EventSink {
 
   private record(entry: FeedEntry): void {
     this.seq += 1;
-    const numbered = { ...entry, seq: this.seq };
+    const numbered = { ...entry, event: redactEvent(entry.event), seq: this.seq };
     this.entries.push(numbered);
     if (this.entries.length > (this.options.maxEntries ?? 10_000)) this.entries.shift();
     if (this.options.journalFile) void appendFile(this.options.journalFile, `${JSON.stringify(numbered)}\n`).catch(() => undefined);
@@ -119,18 +120,28 @@ export class EmbeddedBroker implements EventSink {
   }
 
   private async attempt(trigger: Trigger, event: EventEnvelope): Promise<{ status: number; reason: string }> {
-    const message = binaryMessage(event);
+    const message = httpMessage(event);
+    let response: Response;
+    let body: string;
     try {
-      const response = await fetch(trigger.url(), { method: 'POST', headers: message.headers, body: message.body, signal: AbortSignal.timeout(120_000) });
-      const body = Buffer.from(await response.arrayBuffer());
-      const headers = Object.fromEntries(response.headers.entries());
-      if (response.ok && HTTP.isEvent({ headers, body })) {
-        const reply = HTTP.toEvent({ headers, body }) as CloudEvent<unknown>;
-        this.publish(toEnvelope(reply as unknown as Record<string, unknown>));
-      }
-      return { status: response.status, reason: response.ok ? '' : body.toString('utf8').slice(0, 4096) };
+      response = await fetch(trigger.url(), { method: 'POST', headers: message.headers, body: message.body, signal: AbortSignal.timeout(120_000) });
+      body = await response.text();
     } catch (error) {
       return { status: 0, reason: `network error: ${(error as Error).message}` };
+    }
+    if (response.ok) this.publishReply(trigger, Object.fromEntries(response.headers.entries()), body);
+    return { status: response.status, reason: response.ok ? '' : body.slice(0, 4096) };
+  }
+
+  /** A reply that is not a valid CloudEvent is logged and dropped: the delivery itself succeeded. */
+  private publishReply(trigger: Trigger, headers: Record<string, string>, body: string): void {
+    if (!HTTP.isEvent({ headers, body })) return;
+    try {
+      const reply = HTTP.toEvent({ headers, body }) as CloudEvent<unknown>;
+      reply.validate();
+      this.publish(toEnvelope(reply as unknown as Record<string, unknown>));
+    } catch (error) {
+      this.options.log.warn({ trigger: trigger.name, err: error }, 'invalid reply event dropped');
     }
   }
 }

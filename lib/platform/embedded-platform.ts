@@ -2,11 +2,14 @@ import { mkdir } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
+import faas from 'faas-js-runtime';
 import { freePort } from '../adapters/local/free-port.ts';
 import { createEmbeddedBackend } from '../backends/embedded.ts';
+import { ConfigError } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { CONSUMED_KINDS, eventType } from '../events/types.ts';
 import { createLogger } from '../observability/logger.ts';
+import { exposureProblem } from './api-token.ts';
 import { EmbeddedBroker } from './broker.ts';
 import { createHttpHandler } from './http-api.ts';
 
@@ -16,13 +19,28 @@ export interface RunningPlatform {
   close(): Promise<void>;
 }
 
-const MAX_EVENT_BYTES = 1024 * 1024;
+/**
+ * faas-js-runtime listens on every interface, as a function in a container must, and has no
+ * option for it; the embedded builder takes events from this host only (the broker), never
+ * from the network past the ingress and its token.
+ */
+async function listenOnLoopbackOnly(server: http.Server): Promise<void> {
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+}
 
 /**
  * The whole platform in one process: broker, builder function (served by faas-js-runtime
  * exactly as on a cluster), host builds, local functions and the router in front of them.
+ * Throws a ConfigError, before listening, when it would be open to the network without a token.
  */
 export async function startEmbeddedPlatform(config: Config): Promise<RunningPlatform> {
+  const exposure = exposureProblem(config.KL_PLATFORM_HOST, config.KL_API_TOKEN);
+  if (exposure) throw new ConfigError([exposure]);
   const log = createLogger(config.KL_LOG_LEVEL, 'platform');
   await mkdir(config.KL_DATA_DIR, { recursive: true });
   const server = http.createServer();
@@ -41,6 +59,7 @@ export async function startEmbeddedPlatform(config: Config): Promise<RunningPlat
   builder.useBackend(backend.deps);
   const builderPort = await freePort();
   const builderServer = await startPlatformFunction(builderPort, config.KL_LOG_LEVEL === 'debug' || config.KL_LOG_LEVEL === 'trace' ? 'info' : 'warn', 'knative-lambda-embedded');
+  await listenOnLoopbackOnly(builderServer);
   const builderUrl = `http://127.0.0.1:${builderPort}/`;
   const consumed = new Set(CONSUMED_KINDS.map((kind) => eventType(config.KL_EVENT_TYPE_PREFIX, kind)));
   broker.subscribe({ name: 'builder', accepts: (type) => consumed.has(type), url: () => builderUrl });
@@ -54,7 +73,8 @@ export async function startEmbeddedPlatform(config: Config): Promise<RunningPlat
     store: { kind: config.KL_STORE, location: backend.deps.store.location },
     dataDir: config.KL_DATA_DIR,
   };
-  server.on('request', createHttpHandler({ backend, broker, info, maxEventBytes: MAX_EVENT_BYTES }));
+  // The builder's own cap, so that the ingress and the builder refuse the same sizes.
+  server.on('request', createHttpHandler({ backend, broker, info, maxEventBytes: faas.defaults.BODY_LIMIT, apiToken: config.KL_API_TOKEN }));
   await backend.resume();
   log.info({ url, builderUrl, dataDir: config.KL_DATA_DIR }, 'embedded platform ready');
 

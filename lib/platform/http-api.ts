@@ -1,9 +1,13 @@
 import http from 'node:http';
 import { HTTP, type CloudEvent } from 'cloudevents';
+import { readCappedBody, writeRefusal } from '../adapters/events/door-http.ts';
 import type { EmbeddedBackend } from '../backends/embedded.ts';
+import { admitCloudEvent } from '../events/admission.ts';
 import { toEnvelope } from '../events/envelope.ts';
+import { permanent, PlatformError } from '../errors.ts';
 import { tailFile } from '../adapters/local/log-tail.ts';
 import { serveMetrics } from '../observability/exposition.ts';
+import { bearerAccepted } from './api-token.ts';
 import type { EmbeddedBroker } from './broker.ts';
 import { routeToFunction } from './router.ts';
 
@@ -12,35 +16,25 @@ export interface ApiContext {
   broker: EmbeddedBroker;
   info: Record<string, unknown>;
   maxEventBytes: number;
+  /** When set, every route but /health/* requires it as a bearer token. */
+  apiToken?: string | undefined;
 }
 
 function json(response: http.ServerResponse, status: number, body: unknown): void {
   response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
 }
 
-async function readBody(request: http.IncomingMessage, limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of request) {
-    size += (chunk as Buffer).length;
-    if (size > limit) throw Object.assign(new Error(`request body larger than ${limit} bytes`), { status: 413 });
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
-}
-
-/** Broker ingress: a valid CloudEvent (either content mode) is accepted with 202 and delivered later. */
+/** Broker ingress: one valid CloudEvent (either content mode) is accepted with 202 and delivered later. */
 async function ingress(context: ApiContext, request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
-  const body = (await readBody(request, context.maxEventBytes)).toString('utf8');
-  const headers = request.headers as Record<string, string>;
-  if (!HTTP.isEvent({ headers, body })) return json(response, 400, { error: 'NotACloudEvent', message: 'Send a CloudEvent in binary or structured content mode' });
+  const body = await readCappedBody(request, context.maxEventBytes);
+  const { headers } = admitCloudEvent(request.headers, body);
   let event: CloudEvent<unknown>;
   try {
-    event = HTTP.toEvent({ headers, body }) as CloudEvent<unknown>;
+    event = HTTP.toEvent({ headers, body: body.toString('utf8') }) as CloudEvent<unknown>;
     event.validate();
   } catch (error) {
-    const details = (error as { errors?: unknown }).errors;
-    return json(response, 400, { error: 'InvalidCloudEvent', message: (error as Error).message, details });
+    const details = ((error as { errors?: unknown[] }).errors ?? []).map((e) => JSON.stringify(e));
+    throw permanent('InvalidCloudEvent', (error as Error).message, details, 400);
   }
   context.broker.publish(toEnvelope(event as unknown as Record<string, unknown>));
   response.writeHead(202).end();
@@ -64,6 +58,12 @@ async function functionsList(context: ApiContext): Promise<unknown[]> {
 }
 
 const NAME = '([a-z0-9-]{1,63})';
+/** Probes stay open: a kubelet or load balancer has no token. */
+const OPEN = /^\/health\//;
+
+function unauthorized(response: http.ServerResponse): void {
+  response.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer' }).end(JSON.stringify({ error: 'Unauthorized', message: 'This platform requires its token (KL_API_TOKEN) as a bearer token: Authorization: Bearer <token>' }));
+}
 
 /** The embedded platform's HTTP surface: ingress, function router, and a read-only API for the CLI. */
 export function createHttpHandler(context: ApiContext): http.RequestListener {
@@ -120,7 +120,14 @@ export function createHttpHandler(context: ApiContext): http.RequestListener {
   ];
 
   return (request, response) => {
-    const url = new URL(request.url ?? '/', 'http://platform');
+    // A request target such as `//` is no URL: `new URL` would throw out of the listener and end the process.
+    const url = URL.parse(request.url ?? '/', 'http://platform');
+    if (!url) return json(response, 400, { error: 'InvalidRequestTarget', message: `"${request.url}" is not a path` });
+    if (context.apiToken !== undefined && !OPEN.test(url.pathname)) {
+      if (!bearerAccepted(request.headers.authorization, context.apiToken)) return unauthorized(response);
+      // The token is the platform's: the functions behind the router must never see it.
+      delete request.headers.authorization;
+    }
     const fn = /^\/functions\/([a-z0-9-]{1,63})(\/.*)?$/.exec(url.pathname);
     const handle = async (): Promise<void> => {
       if (fn) return routeToFunction(backend.deployer, fn[1] ?? '', `${fn[2] ?? '/'}${url.search}`, request, response);
@@ -128,9 +135,10 @@ export function createHttpHandler(context: ApiContext): http.RequestListener {
       if (!route) return json(response, 404, { error: `No route for ${request.method} ${url.pathname}` });
       await route[2](url.pathname.match(route[1]) as RegExpMatchArray, url, request, response);
     };
-    handle().catch((error: Error & { status?: number }) => {
-      if (!response.headersSent) json(response, error.status ?? 500, { error: error.message });
-      else response.destroy(error);
+    handle().catch((error: Error) => {
+      if (response.headersSent) response.destroy(error);
+      else if (error instanceof PlatformError) writeRefusal(response, error);
+      else json(response, 500, { error: error.message });
     });
   };
 }

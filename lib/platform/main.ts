@@ -4,7 +4,7 @@
  * what `func deploy` and buildpack images run.
  */
 import { chooseBackend } from '../backends/select.ts';
-import { loadConfigOrExit } from '../config/load.ts';
+import { ConfigError, loadConfigOrExit } from '../config/load.ts';
 
 const config = loadConfigOrExit();
 if (chooseBackend(config) === 'kubernetes') {
@@ -13,6 +13,10 @@ if (chooseBackend(config) === 'kubernetes') {
   process.stdout.write(`knative-lambda ${config.KL_ROLE} function on port ${process.env.PORT ?? 8080}\n`);
 } else {
   const { startEmbeddedPlatform } = await import('./embedded-platform.ts');
-  const platform = await startEmbeddedPlatform(config);
+  const platform = await startEmbeddedPlatform(config).catch((error: unknown) => {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`${error.message}\n`);
+    return process.exit(78);
+  });
   process.stdout.write(`knative-lambda embedded platform on ${platform.url} (data in ${config.KL_DATA_DIR})\n`);
 }

@@ -13,6 +13,13 @@ export interface ResourceSpec {
   limits?: { cpu?: string | undefined; memory?: string | undefined } | undefined;
 }
 
+/** One key of a tenant's secret (a Kubernetes Secret, or a directory of files locally). */
+export interface SecretRef {
+  /** The full secret name, `<third_party_id>.<secret>`. */
+  name: string;
+  key: string;
+}
+
 /** The desired state of one running function. */
 export interface ServiceSpec {
   name: string;
@@ -22,6 +29,8 @@ export interface ServiceSpec {
   buildName: string;
   contentDigest: string;
   env: Record<string, string>;
+  /** Variables whose values come from secrets, by reference: the value never travels. Absent in records made before. */
+  secretEnv?: Record<string, SecretRef> | undefined;
   scaling: ScalingSpec;
   resources: ResourceSpec;
   timeoutSeconds?: number | undefined;

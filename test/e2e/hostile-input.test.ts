@@ -1,11 +1,14 @@
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256Hex } from '../../lib/source/load.ts';
 import { rawTarGz, rawZip } from '../support/raw-archives.ts';
-import { putSource, startPlatform, type TestPlatform } from '../support/embedded-platform.ts';
+import { putSource, repoRoot, startPlatform, type TestPlatform } from '../support/embedded-platform.ts';
+import { feed, waitForEntry } from '../support/platform-events.ts';
 
 const PREFIX = 'network.notifi.lambda';
 let platform: TestPlatform;
@@ -168,5 +171,136 @@ describe('a dependency that is down gets 5xx, so the broker retries', () => {
     const response = await fetch(url, { method: 'POST', headers: binaryHeaders(`${PREFIX}.build.start`), body: JSON.stringify({ third_party_id: 'acme', parser_id: 'fn', source: { key: 'sources/acme/fn/x.js' } }) });
     expect(response.status).toBe(503);
     expect(await response.json()).toMatchObject({ error: 'StoreUnavailable' });
+  });
+});
+
+describe('the door: the builder and the broker ingress refuse, with 4xx, what no reader behind them should see', () => {
+  const targets = (): Array<[string, string]> => [
+    ['builder', builderUrl],
+    ['ingress', `${platform.url}/events`],
+  ];
+  const structuredHeaders = { 'content-type': 'application/cloudevents+json' };
+  const structuredEvent = (extra: Record<string, unknown>) => JSON.stringify({ specversion: '1.0', id: randomUUID(), source: 'tests', type: `${PREFIX}.service.delete`, data: { third_party_id: 'hostile', parser_id: 'door' }, ...extra });
+
+  async function post(url: string, headers: Record<string, string>, body: string): Promise<{ status: number; body: { error?: string; message?: string; details?: string[] } }> {
+    const response = await fetch(url, { method: 'POST', headers, body });
+    const text = await response.text();
+    return { status: response.status, body: text ? JSON.parse(text) : {} };
+  }
+
+  it('JSON nested 5,000 deep, in either content mode', async () => {
+    const deep = `${'['.repeat(5000)}${']'.repeat(5000)}`;
+    for (const [, url] of targets()) {
+      const binary = await post(url, binaryHeaders(`${PREFIX}.service.delete`), deep);
+      const structured = await post(url, structuredHeaders, `{"specversion":"1.0","id":"1","source":"tests","type":"${PREFIX}.service.delete","data":${deep}}`);
+      for (const result of [binary, structured]) {
+        expect(result.status).toBe(400);
+        expect(result.body).toMatchObject({ error: 'InvalidCloudEvent', details: ['data: nested deeper than 64 levels'] });
+      }
+    }
+  });
+
+  it('batched content mode', async () => {
+    for (const [, url] of targets()) {
+      const result = await post(url, { 'content-type': 'application/cloudevents-batch+json' }, `[${structuredEvent({})}]`);
+      expect(result.status).toBe(400);
+      expect(result.body.error).toBe('BatchModeUnsupported');
+      expect(result.body.message).toMatch(/one CloudEvent per request/);
+    }
+  });
+
+  it('attributes with NUL, CR/LF or C1 control characters, each named', async () => {
+    for (const [, url] of targets()) {
+      const structured = await post(url, structuredHeaders, structuredEvent({ id: 'a\u0000b', subject: 'line\r\nbreak' }));
+      expect(structured.status).toBe(400);
+      expect(structured.body.details).toEqual([expect.stringMatching(/^id: must not contain control characters/), expect.stringMatching(/^subject: must not contain control characters/)]);
+      const binary = await post(url, binaryHeaders(`${PREFIX}.service.delete`, { 'ce-correlationid': 'next\u0085line' }), '{}');
+      expect(binary.status).toBe(400);
+      expect(binary.body.details).toEqual([expect.stringMatching(/^correlationid: must not contain control characters/)]);
+    }
+  });
+
+  it('delivers an event whose attributes are beyond Latin-1 (in structured mode) instead of dead-lettering it', async () => {
+    const correlationid = `注文-${randomUUID()}`;
+    const accepted = await fetch(`${platform.url}/events`, { method: 'POST', headers: structuredHeaders, body: structuredEvent({ correlationid, subject: 'Ωmega' }) });
+    expect(accepted.status).toBe(202);
+    const reply = await waitForEntry(platform.url, (entries) => entries.find((e) => e.event.type === `${PREFIX}.service.deleted`), { correlationId: correlationid, timeoutMs: 10_000 });
+    expect(reply.event.correlationid).toBe(correlationid);
+    expect((await feed(platform.url, correlationid)).filter((e) => e.kind === 'dead-letter')).toEqual([]);
+  });
+
+  it('a body over 1 MiB: 413 PayloadTooLarge', async () => {
+    for (const [, url] of targets()) {
+      const result = await post(url, structuredHeaders, structuredEvent({ padding: 'x'.repeat(1024 * 1024) }));
+      expect(result.status).toBe(413);
+      expect(result.body.error).toBe('PayloadTooLarge');
+    }
+  });
+
+  it('CloudEvent headers on the builder\'s other routes: a 4xx, never a 5xx', async () => {
+    const health = await fetch(new URL('/health/liveness', builderUrl), { headers: { 'ce-id': '1' } });
+    expect(health.status).toBe(400);
+    expect((await fetch(new URL('/health/liveness', builderUrl))).status).toBe(200);
+  });
+
+  it('a request target that is no URL is refused, and the platform lives on', async () => {
+    const { port } = new URL(platform.url);
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(Number(port), '127.0.0.1', () => socket.write('GET // HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+      let text = '';
+      socket.on('data', (chunk) => (text += chunk));
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 400/);
+    expect((await fetch(`${platform.url}/health/liveness`)).status).toBe(200);
+  });
+});
+
+describe('the API beyond loopback requires KL_API_TOKEN', () => {
+  const token = `token-${randomUUID()}`;
+
+  it('the builder listens on loopback only, whatever faas-js-runtime would do', async () => {
+    const { hostname, port } = new URL(builderUrl);
+    expect(hostname).toBe('127.0.0.1');
+    const external = Object.values(os.networkInterfaces()).flat().find((i) => i && !i.internal && i.family === 'IPv4');
+    if (!external) return;
+    const reached = await new Promise<string>((resolve) => {
+      const socket = net.connect(Number(port), external.address, () => (socket.destroy(), resolve('connected')));
+      socket.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
+    });
+    expect(reached).toBe('ECONNREFUSED');
+  });
+
+  it('the platform refuses to listen on 0.0.0.0 without a token', async () => {
+    const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'kl-e2e-'));
+    const env: NodeJS.ProcessEnv = { ...process.env, KL_DATA_DIR: dataDir, KL_PLATFORM_HOST: '0.0.0.0', KL_PLATFORM_PORT: '0' };
+    delete env.KL_API_TOKEN;
+    const result = spawnSync(process.execPath, ['lib/platform/main.ts'], { cwd: repoRoot, env, encoding: 'utf8', timeout: 30_000 });
+    await fs.rm(dataDir, { recursive: true, force: true });
+    expect(result.status).toBe(78);
+    expect(result.stderr).toMatch(/KL_PLATFORM_HOST="0\.0\.0\.0": not a loopback address[\s\S]*KL_API_TOKEN/);
+  });
+
+  it('with a token, every route but /health/* requires it, and the CLI sends it', async () => {
+    const exposed = await startPlatform({ KL_PLATFORM_HOST: '0.0.0.0', KL_API_TOKEN: token });
+    try {
+      for (const route of ['/api/functions', '/api/platform', '/metrics', '/functions/none/']) {
+        const refused = await fetch(`${exposed.url}${route}`);
+        expect(refused.status).toBe(401);
+        expect(refused.headers.get('www-authenticate')).toBe('Bearer');
+      }
+      const wrong = await fetch(`${exposed.url}/events`, { method: 'POST', headers: { authorization: 'Bearer not-the-token', 'content-type': 'application/cloudevents+json' }, body: '{}' });
+      expect(wrong.status).toBe(401);
+      expect((await fetch(`${exposed.url}/api/functions`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+      expect((await fetch(`${exposed.url}/health/liveness`)).status).toBe(200);
+      const list = await exposed.cli('list');
+      expect(list.stderr).toBe('');
+      expect(list.status).toBe(0);
+      const deleted = await exposed.cli('delete', 'nothing-here', '--wait', '20');
+      expect(deleted.status).toBe(0);
+    } finally {
+      await exposed.stop();
+    }
   });
 });

@@ -22,6 +22,10 @@ export interface TestPlatform {
   log: () => Promise<string>;
   cli(...args: string[]): Promise<CliResult>;
   api<T>(pathname: string): Promise<T>;
+  /** Ends the platform process with this signal, as a crash or an operator would, and waits for it to go. */
+  kill(signal: NodeJS.Signals): Promise<void>;
+  /** Starts the platform again on the same data directory and port. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -39,18 +43,22 @@ export async function startPlatform(extraEnv: Record<string, string> = {}): Prom
   };
   const logFile = path.join(dataDir, 'platform.log');
   const out = await fs.open(logFile, 'a');
-  const child: ChildProcess = spawn(process.execPath, ['lib/platform/main.ts'], { cwd: repoRoot, env, stdio: ['ignore', out.fd, out.fd] });
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`the platform exited: ${await fs.readFile(logFile, 'utf8')}`);
-    try {
-      if ((await fetch(`${url}/health/readiness`)).ok) break;
-    } catch {
-      if (Date.now() > deadline) throw new Error(`the platform did not start: ${await fs.readFile(logFile, 'utf8')}`);
+  const launch = async (): Promise<ChildProcess> => {
+    const started: ChildProcess = spawn(process.execPath, ['lib/platform/main.ts'], { cwd: repoRoot, env, stdio: ['ignore', out.fd, out.fd] });
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      if (started.exitCode !== null) throw new Error(`the platform exited: ${await fs.readFile(logFile, 'utf8')}`);
+      try {
+        if ((await fetch(`${url}/health/readiness`)).ok) return started;
+      } catch {
+        if (Date.now() > deadline) throw new Error(`the platform did not start: ${await fs.readFile(logFile, 'utf8')}`);
+      }
+      await sleep(100);
     }
-    await sleep(100);
-  }
+  };
+  const ended = (process: ChildProcess) => new Promise((resolve) => (process.exitCode !== null || process.signalCode !== null ? resolve(undefined) : process.once('exit', resolve)));
+  let child = await launch();
   return {
     url,
     dataDir,
@@ -72,9 +80,16 @@ export async function startPlatform(extraEnv: Record<string, string> = {}): Prom
       if (!response.ok) throw new Error(`${pathname}: ${response.status} ${await response.text()}`);
       return (await response.json()) as T;
     },
+    async kill(signal) {
+      child.kill(signal);
+      await ended(child);
+    },
+    async restart() {
+      child = await launch();
+    },
     async stop() {
       child.kill('SIGTERM');
-      await new Promise((resolve) => (child.exitCode !== null ? resolve(undefined) : child.once('exit', resolve)));
+      await ended(child);
       await out.close();
       // Function processes run in their own process groups; none may outlive the platform.
       spawnSync('pkill', ['-f', dataDir]);

@@ -44,6 +44,11 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ KL_BUILD_POD_ANNOTATIONS: 'not json' })).toThrow('KL_BUILD_POD_ANNOTATIONS');
   });
 
+  it('never repeats the value of a secret setting in its error', () => {
+    expect(() => loadConfig({ KL_API_TOKEN: 'short-secret' })).toThrow('KL_API_TOKEN="[redacted]"');
+    expect(() => loadConfig({ KL_API_TOKEN: 'short-secret' })).not.toThrow('short-secret');
+  });
+
   it('refuses key layouts that escape or use unknown placeholders', () => {
     expect(() => loadConfig({ KL_SOURCE_KEY_TEMPLATE: '../{third_party_id}/{parser_id}' })).toThrow('".."');
     expect(() => loadConfig({ KL_SOURCE_KEY_TEMPLATE: '{third_party_id}/{parser_id}/{nope}' })).toThrow('known placeholders');

@@ -107,10 +107,11 @@ describe('outgoingEvent', () => {
       EventKind.BuildStarted,
       { correlation_id: 'c', function_name: 'fn-x' },
       { correlationId: 'c', traceparent: TRACEPARENT },
-      new Date('2026-01-01T00:00:00Z'),
+      { now: new Date('2026-01-01T00:00:00Z') },
     );
     expect(out).toMatchObject({ type: `${PREFIX}.build.started`, source: '/builder', subject: 'fn-x', correlationid: 'c', traceparent: TRACEPARENT, time: '2026-01-01T00:00:00.000Z' });
     expect(out.id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(outgoingEvent({ prefix: PREFIX, source: '/builder' }, EventKind.BuildStarted, { correlation_id: 'c', function_name: 'fn-x' }, { correlationId: 'c' }, { id: 'fixed' }).id).toBe('fixed');
   });
 });
 

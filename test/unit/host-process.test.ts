@@ -1,6 +1,10 @@
+import { spawn } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { childEnvironment, resolveCommand } from '../../lib/adapters/local/host-process.ts';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { childEnvironment, resolveCommand, spawnLogged, waitForExit } from '../../lib/adapters/local/host-process.ts';
+import { repoRoot } from '../support/embedded-platform.ts';
 
 describe('childEnvironment', () => {
   it('passes what a process needs and never the platform credentials or settings', () => {
@@ -35,5 +39,49 @@ describe('resolveCommand', () => {
   it('runs `node` as the platform Node.js', () => {
     expect(resolveCommand(['node', 'a.mjs'])).toEqual([process.execPath, ['a.mjs']]);
     expect(resolveCommand(['npm', 'ci'])).toEqual(['npm', ['ci']]);
+  });
+});
+
+describe('spawnLogged', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'supervised-'));
+  });
+  afterEach(async () => {
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  const alive = (pid: number): boolean => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
+  it('keeps the exit status and output of the command', async () => {
+    const logFile = path.join(dir, 'out.log');
+    const child = spawnLogged(['node', '-e', 'console.log("hello"); process.exit(3)'], { cwd: dir, env: childEnvironment(), logFile });
+    expect(await waitForExit(child)).toEqual({ code: 3, signal: null });
+    await expect.poll(() => fs.readFile(logFile, 'utf8')).toBe('hello\n');
+  });
+
+  it('ends what it started, children included, when the process that started it is killed with SIGKILL', async () => {
+    // A stand-in platform: starts a command that starts a grandchild, prints both pids, then waits.
+    const script = `
+      import { spawnLogged } from ${JSON.stringify(path.join(repoRoot, 'lib/adapters/local/host-process.ts'))};
+      const child = spawnLogged(['sh', '-c', 'sleep 120 & echo $!; wait'], { cwd: ${JSON.stringify(dir)}, env: { PATH: process.env.PATH }, logFile: ${JSON.stringify(path.join(dir, 'child.log'))} });
+      console.log(child.pid);
+      setInterval(() => {}, 1000);
+    `;
+    const platform = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const childPid = Number(await new Promise<string>((resolve) => platform.stdout.once('data', (d: Buffer) => resolve(d.toString()))));
+    const childLog = path.join(dir, 'child.log');
+    await expect.poll(() => fs.readFile(childLog, 'utf8').catch(() => ''), { timeout: 5000 }).toMatch(/^\d+\n$/);
+    const grandchildPid = Number(await fs.readFile(childLog, 'utf8'));
+    expect(alive(childPid) && alive(grandchildPid)).toBe(true);
+    platform.kill('SIGKILL');
+    await expect.poll(() => alive(childPid) || alive(grandchildPid), { timeout: 5000, interval: 100 }).toBe(false);
   });
 });

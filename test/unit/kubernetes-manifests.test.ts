@@ -114,6 +114,19 @@ describe('knativeServiceManifest', () => {
     expect(isDns1035Label(`${ksvc.metadata.name}-00001-private`)).toBe(true);
   });
 
+  it('runs as the function ServiceAccount and takes secret variables by reference, never by value', () => {
+    const withSecrets = knativeServiceManifest({ ...spec, secretEnv: { DB_PASSWORD: { name: 'acme.db', key: 'password' } } }, 'ns', 'fn-identity');
+    const t = withSecrets.spec.template as { spec: { serviceAccountName: string; containers: Array<{ env: unknown[] }> } };
+    expect(t.spec.serviceAccountName).toBe('fn-identity');
+    expect(t.spec.containers[0]!.env).toEqual([{ name: 'GREETING', value: 'hi' }, { name: 'DB_PASSWORD', valueFrom: { secretKeyRef: { name: 'acme.db', key: 'password' } } }]);
+    expect(template.spec.serviceAccountName).toBe('knative-lambda-function');
+  });
+
+  it('gives a new revision when a secret reference changes, and the old one when there is none', () => {
+    expect(revisionOf({ ...spec, secretEnv: { A: { name: 'acme.db', key: 'k' } } })).not.toBe(revisionOf({ ...spec, secretEnv: { A: { name: 'acme.db', key: 'other' } } }));
+    expect(revisionOf({ ...spec, secretEnv: {} })).toBe(revisionOf(spec));
+  });
+
   it('omits what was not asked for', () => {
     const bare = knativeServiceManifest({ ...spec, scaling: {}, resources: {}, timeoutSeconds: undefined }, 'ns');
     const t = bare.spec.template as { metadata: { annotations: Record<string, string> }; spec: Record<string, unknown> & { containers: Array<Record<string, unknown>> } };

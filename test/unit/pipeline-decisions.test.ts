@@ -1,11 +1,20 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Annotations } from '../../lib/naming.ts';
 import { decideBuildOutcome } from '../../lib/pipeline/build-outcome.ts';
 import { decideBuildStart } from '../../lib/pipeline/build-start.ts';
-import { revisionOf } from '../../lib/pipeline/service-spec.ts';
+import { isLaterRequest, revisionOf } from '../../lib/pipeline/service-spec.ts';
 import { announcementKey, decideServiceStatus } from '../../lib/pipeline/service-status.ts';
 import type { BuildRecord } from '../../lib/ports/build-executor.ts';
 import type { ServiceRecord, ServiceSpec } from '../../lib/ports/deployer.ts';
+
+/** The same instant written with a UTC offset of `minutes`, RFC 3339 style. */
+function withOffset(date: Date, minutes: number): string {
+  const local = new Date(date.getTime() + minutes * 60_000).toISOString().slice(0, 23);
+  const sign = minutes < 0 ? '-' : '+';
+  const hours = String(Math.floor(Math.abs(minutes) / 60)).padStart(2, '0');
+  return `${local}${sign}${hours}:${String(Math.abs(minutes) % 60).padStart(2, '0')}`;
+}
 
 const desired: Omit<ServiceSpec, 'image'> = {
   name: 'fn-acme-p-123',
@@ -90,11 +99,42 @@ describe('decideBuildOutcome', () => {
     expect(outcome.announce?.data.superseded).toBe(true);
   });
 
+  it('compares request times as instants, whatever their offsets', () => {
+    // 00:05+02:00 is 22:05Z the day before: earlier than the build's request at 00:00:10Z.
+    const earlierWithOffset = service({ buildName: 'build-p-new', requestedAt: '2026-01-01T00:05:00+02:00' });
+    expect(decideBuildOutcome(build({ phase: 'Succeeded', image: 'file:///new' }), earlierWithOffset).announce?.data.superseded).toBe(false);
+    const laterWithOffset = service({ buildName: 'build-p-new', requestedAt: '2025-12-31T23:00:20-01:00' });
+    expect(decideBuildOutcome(build({ phase: 'Succeeded', image: 'file:///new' }), laterWithOffset).announce?.data.superseded).toBe(true);
+    fc.assert(
+      fc.property(fc.date({ min: new Date('2000-01-01'), max: new Date('2100-01-01'), noInvalidDate: true }), fc.date({ min: new Date('2000-01-01'), max: new Date('2100-01-01'), noInvalidDate: true }), fc.integer({ min: -14 * 60, max: 14 * 60 }), (a, b, offsetMinutes) => {
+        expect(isLaterRequest(withOffset(a, offsetMinutes), b.toISOString())).toBe(a.getTime() > b.getTime());
+      }),
+    );
+    expect(isLaterRequest('not a time', '2026-01-01T00:00:00Z')).toBe(false);
+    expect(isLaterRequest('2026-01-01T00:00:00Z', 'not a time')).toBe(true);
+  });
+
   it('announces build.timeout on a deadline and build.failed otherwise, with reason and log tail', () => {
     expect(decideBuildOutcome(build({ phase: 'Failed', reason: 'DeadlineExceeded', logTail: 'slow' }), undefined).announce).toMatchObject({ kind: 'build.timeout', data: { timeout_seconds: 60, log_tail: 'slow' } });
     const failed = decideBuildOutcome(build({ phase: 'Failed', reason: 'BuildFailed', message: 'npm ci exited with status 1', logTail: 'ERR!' }), undefined);
     expect(failed.deploy).toBeUndefined();
     expect(failed.announce).toMatchObject({ kind: 'build.failed', data: { reason: 'BuildFailed', message: 'npm ci exited with status 1', error_category: 'permanent', log_tail: 'ERR!' } });
+  });
+});
+
+describe('announcement ids', () => {
+  it('are the same for every repeat of one announcement, and differ for another object or outcome', () => {
+    const done = build({ phase: 'Succeeded', image: 'file:///img' });
+    const first = { ...done, createdAt: '2026-01-01T00:00:00Z' };
+    const id = decideBuildOutcome(first, undefined).announce?.id;
+    expect(id).toMatch(/^build\.complete-[0-9a-f]{32}$/);
+    expect(decideBuildOutcome(structuredClone(first), undefined).announce?.id).toBe(id);
+    expect(decideBuildOutcome({ ...first, createdAt: '2026-01-01T00:10:00Z' }, undefined).announce?.id).not.toBe(id);
+    expect(decideBuildOutcome({ ...first, status: { phase: 'Failed', reason: 'BuildFailed' } }, undefined).announce?.id).not.toBe(id);
+    const ready = service({});
+    expect(decideServiceStatus(ready)?.id).toBe(decideServiceStatus(structuredClone(ready))?.id);
+    expect(decideServiceStatus(service({ requestedAt: '2026-02-01T00:00:00Z' }))?.id).not.toBe(decideServiceStatus(ready)?.id);
+    expect(decideServiceStatus(service({}, { phase: 'Failed' }))?.id).not.toBe(decideServiceStatus(ready)?.id);
   });
 });
 

@@ -15,15 +15,17 @@ export class KnativeDeployer implements Deployer {
   private readonly objects: KubernetesObjectApi;
   private readonly custom: CustomObjectsApi;
   private readonly namespace: string;
+  private readonly serviceAccount: string;
 
-  constructor(kubeConfig: KubeConfig, namespace: string) {
+  constructor(kubeConfig: KubeConfig, namespace: string, serviceAccount: string) {
     this.objects = KubernetesObjectApi.makeApiClient(kubeConfig);
     this.custom = kubeConfig.makeApiClient(CustomObjectsApi);
     this.namespace = namespace;
+    this.serviceAccount = serviceAccount;
   }
 
   async apply(spec: ServiceSpec): Promise<ServiceRecord> {
-    const manifest = knativeServiceManifest(spec, this.namespace);
+    const manifest = knativeServiceManifest(spec, this.namespace, this.serviceAccount);
     try {
       const applied = await this.objects.patch(manifest as unknown as KubernetesObject, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
       return serviceRecordFromKnative(applied as unknown as KnativeServiceObject) as ServiceRecord;

@@ -29,6 +29,7 @@ export interface LocalBuildExecutorOptions {
 
 const RECORD_FILE = 'build.json';
 const LOG_FILE = 'build.log';
+const WORK_DIR_PREFIX = 'work-';
 
 /**
  * Builds on the host: unpacks the same build context Kaniko would read and runs the
@@ -39,6 +40,7 @@ export class LocalBuildExecutor implements BuildExecutor {
   private readonly options: LocalBuildExecutorOptions;
   private readonly queue: ReturnType<typeof pLimit>;
   private readonly running = new Map<string, { child?: ChildProcess; cancelled: boolean }>();
+  private stopping = false;
 
   constructor(options: LocalBuildExecutorOptions) {
     this.options = options;
@@ -46,8 +48,15 @@ export class LocalBuildExecutor implements BuildExecutor {
     this.queue = pLimit(options.concurrency);
   }
 
-  artifactDir(name: string): string {
-    return path.join(this.records.directoryOf(name), 'work');
+  /**
+   * Every run of a build gets a fresh work directory: a run cut short (the platform killed)
+   * may leave a process writing into the old one for a moment, and the rerun never shares it.
+   */
+  private async freshWorkDir(name: string, startTime: string): Promise<string> {
+    const dir = this.records.directoryOf(name);
+    const previous = (await fs.readdir(dir)).filter((entry) => entry.startsWith(WORK_DIR_PREFIX));
+    await Promise.all(previous.map((entry) => fs.rm(path.join(dir, entry), { recursive: true, force: true, maxRetries: 3 })));
+    return path.join(dir, `${WORK_DIR_PREFIX}${Date.parse(startTime)}`);
   }
 
   logFile(name: string): string {
@@ -120,11 +129,21 @@ export class LocalBuildExecutor implements BuildExecutor {
     }
   }
 
+  /** Stops every build step; their records stay Running, so the next start runs them again. */
+  async shutdown(): Promise<void> {
+    this.stopping = true;
+    this.queue.clearQueue();
+    const children = [...this.running.values()].flatMap((run) => (run.child ? [run.child] : []));
+    for (const child of children) killGroup(child, 'SIGKILL');
+    await Promise.all(children.map((child) => waitForExit(child)));
+  }
+
   private schedule(name: string): void {
     void this.queue(() => this.run(name)).catch((error: Error) => this.options.log.error({ err: error, build: name }, 'local build crashed'));
   }
 
   private async run(name: string): Promise<void> {
+    if (this.stopping) return;
     const record = await this.records.get(name);
     if (!record || record.status.phase === 'Failed' || record.status.phase === 'Succeeded') return;
     if (this.running.get(name)?.cancelled) return;
@@ -132,8 +151,7 @@ export class LocalBuildExecutor implements BuildExecutor {
     await this.records.update(name, (r) => ({ ...r, status: { phase: 'Running', startTime } }));
     this.options.onChange(name);
 
-    const work = this.artifactDir(name);
-    await fs.rm(work, { recursive: true, force: true });
+    const work = await this.freshWorkDir(name, startTime);
     await fs.rm(this.logFile(name), { force: true });
     try {
       const context = await this.options.store.get(record.spec.contextKey, { maxBytes: this.options.maxContextBytes });
@@ -175,6 +193,8 @@ export class LocalBuildExecutor implements BuildExecutor {
   }
 
   private async finish(name: string, status: { phase: 'Succeeded' | 'Failed'; reason?: BuildFailureReason; message?: string; image?: string }): Promise<void> {
+    // A build cut short by the shutdown is not over: it stays Running and runs again on the next start.
+    if (this.stopping) return;
     const logTail = await tailFile(this.logFile(name));
     await this.records.update(name, (r) => ({
       ...r,

@@ -9,6 +9,7 @@ import { childEnvironment } from './host-process.ts';
 import { FunctionProcess, describeExit } from './function-process.ts';
 import { tailFile } from './log-tail.ts';
 import { RecordStore } from './records.ts';
+import { readSecretEnvironment } from './secret-files.ts';
 
 export interface LocalDeployerOptions {
   dir: string;
@@ -18,6 +19,8 @@ export interface LocalDeployerOptions {
   idleMs: number;
   startTimeoutMs: number;
   maxRestartsPerMinute: number;
+  /** Where `secret_env` references are read from: `<dir>/<secret name>/<key>`. */
+  secretsDir: string;
   onChange: (name: string) => void;
   log: Logger;
 }
@@ -70,15 +73,13 @@ export class LocalDeployer implements Deployer {
 
   async apply(spec: ServiceSpec): Promise<ServiceRecord> {
     const revision = revisionOf(spec);
-    const current = await this.records.get(spec.name);
-    if (current && current.revision === revision) {
-      const updated = { ...current, spec };
-      await this.records.put(spec.name, updated);
-      return updated;
-    }
-    const record: ServiceRecord = { spec, revision, status: { phase: 'Deploying', announcedRevision: current?.status.announcedRevision } };
-    await this.records.put(spec.name, record);
-    void this.rollOut(spec.name);
+    let changed = false;
+    const record = (await this.records.upsert(spec.name, (current) => {
+      if (current && current.revision === revision) return { ...current, spec };
+      changed = true;
+      return { spec, revision, status: { phase: 'Deploying', announcedRevision: current?.status.announcedRevision } };
+    })) as ServiceRecord;
+    if (changed) void this.rollOut(spec.name);
     return record;
   }
 
@@ -181,6 +182,7 @@ export class LocalDeployer implements Deployer {
     const runtime = this.options.runtimeFor(spec.runtime);
     const env = childEnvironment({
       ...spec.env,
+      ...(await readSecretEnvironment(this.options.secretsDir, spec.secretEnv)),
       NODE_ENV: 'production',
       K_SERVICE: name,
       K_REVISION: `${name}-${record.revision}`,

@@ -22,9 +22,27 @@ export function resolveCommand(command: readonly string[]): [string, string[]] {
   return [program === 'node' ? process.execPath : program, args];
 }
 
-/** Starts a process in its own process group, appending its output to a log file. */
+/**
+ * Runs a command tied to this process's life. The shell starts a watcher in the command's
+ * process group, then becomes the command (exec: same pid, same exit status). The watcher
+ * ends the whole group once this process is gone, however it ended (SIGKILL included), and
+ * leaves quietly when the command ends first. Its output goes nowhere, so the command's
+ * pipes close with the command.
+ */
+const SUPERVISED = [
+  'parent=$1; shift',
+  '( while kill -0 "$parent" 2>/dev/null && kill -0 $$ 2>/dev/null; do sleep 1; done; kill -0 "$parent" 2>/dev/null || kill -KILL 0 ) </dev/null >/dev/null 2>&1 &',
+  'exec "$@"',
+].join('\n');
+
+/** The command line that runs `program` supervised (see SUPERVISED). */
+export function supervisedCommand(program: string, args: readonly string[]): [string, string[]] {
+  return ['/bin/sh', ['-c', SUPERVISED, 'supervised', String(process.pid), program, ...args]];
+}
+
+/** Starts a process in its own process group, tied to this process's life, appending its output to a log file. */
 export function spawnLogged(command: readonly string[], options: { cwd: string; env: Record<string, string>; logFile: string }): ChildProcess {
-  const [program, args] = resolveCommand(command);
+  const [program, args] = supervisedCommand(...resolveCommand(command));
   const log = createWriteStream(options.logFile, { flags: 'a' });
   const child = spawn(program, args, { cwd: options.cwd, env: options.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout?.pipe(log, { end: false });

@@ -5,7 +5,8 @@ import { readJson, writeFileAtomic } from './atomic-file.ts';
 
 /**
  * JSON records on disk, one file each: the local stand-in for Kubernetes objects.
- * Updates of one record are serialised so that no update is lost.
+ * Every write of one record (put, update, upsert, remove) runs in that record's queue,
+ * so no read-modify-write ever overwrites another's result.
  */
 export class RecordStore<T> {
   private readonly dir: string;
@@ -45,23 +46,42 @@ export class RecordStore<T> {
     return readJson<T>(this.pathOf(name));
   }
 
-  async put(name: string, value: T): Promise<void> {
+  private serialised<R>(name: string, work: () => Promise<R>): Promise<R> {
+    const next = (this.queues.get(name) ?? Promise.resolve()).then(work);
+    const settled = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.queues.set(name, settled);
+    void settled.then(() => {
+      if (this.queues.get(name) === settled) this.queues.delete(name);
+    });
+    return next;
+  }
+
+  private async write(name: string, value: T): Promise<void> {
     await fs.mkdir(this.directoryOf(name), { recursive: true });
     await writeFileAtomic(this.pathOf(name), JSON.stringify(value, null, 2));
   }
 
-  /** Read-modify-write under a per-record queue; returns the new value, or undefined if absent. */
-  async update(name: string, change: (current: T) => T): Promise<T | undefined> {
-    const previous = this.queues.get(name) ?? Promise.resolve();
-    const next = previous.then(async () => {
+  put(name: string, value: T): Promise<void> {
+    return this.serialised(name, () => this.write(name, value));
+  }
+
+  /** Read-modify-write, created when absent; `change` answering undefined leaves the record as it is. */
+  upsert(name: string, change: (current: T | undefined) => T | undefined): Promise<T | undefined> {
+    return this.serialised(name, async () => {
       const current = await this.get(name);
-      if (current === undefined) return undefined;
       const updated = change(current);
-      await writeFileAtomic(this.pathOf(name), JSON.stringify(updated, null, 2));
+      if (updated === undefined) return current;
+      await this.write(name, updated);
       return updated;
     });
-    this.queues.set(name, next.catch(() => undefined));
-    return next;
+  }
+
+  /** Read-modify-write of an existing record; returns the new value, or undefined if absent. */
+  async update(name: string, change: (current: T) => T): Promise<T | undefined> {
+    return this.upsert(name, (current) => (current === undefined ? undefined : change(current)));
   }
 
   async list(): Promise<T[]> {
@@ -70,7 +90,7 @@ export class RecordStore<T> {
     return records.filter((r): r is Awaited<T> => r !== undefined) as T[];
   }
 
-  async remove(name: string): Promise<void> {
-    await fs.rm(this.directoryOf(name), { recursive: true, force: true });
+  remove(name: string): Promise<void> {
+    return this.serialised(name, () => fs.rm(this.directoryOf(name), { recursive: true, force: true }));
   }
 }
