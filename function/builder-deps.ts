@@ -13,6 +13,11 @@ export interface FunctionContext {
   deps: PipelineDeps;
   role: Config['KL_ROLE'];
   watchNamespace?: string | undefined;
+  /**
+   * Set when this instance resyncs (a job-watcher on a cluster): seconds between passes
+   * after the one at start, 0 for none.
+   */
+  resyncIntervalSeconds?: number | undefined;
   /** What must stop with the function: the embedded backend's builds and function processes. */
   shutdown?: (() => Promise<void>) | undefined;
 }
@@ -30,8 +35,9 @@ export async function createFunctionContext(env: NodeJS.ProcessEnv = process.env
   }
   const sink = env.K_SINK ? new HttpEventSink(env.K_SINK) : new LogEventSink(log);
   if (chooseBackend(config, env) === 'kubernetes') {
-    const backend = await createKubernetesBackend(config, { sink, log, reportBuilds: config.KL_ROLE !== 'builder' });
-    return { deps: backend.deps, role: config.KL_ROLE, watchNamespace: backend.namespace };
+    const watches = config.KL_ROLE !== 'builder';
+    const backend = await createKubernetesBackend(config, { sink, log, reportBuilds: watches });
+    return { deps: backend.deps, role: config.KL_ROLE, watchNamespace: backend.namespace, resyncIntervalSeconds: watches ? config.KL_RESYNC_INTERVAL_SECONDS : undefined };
   }
   const embedded = await createEmbeddedBackend(config, { sink, routerUrl: platformUrl(config), log });
   await embedded.resume();

@@ -12,10 +12,9 @@ import { replyOf } from '../lib/adapters/events/http-sink.ts';
 import { isApiServerEvent } from '../lib/events/apiserver.ts';
 import { toEnvelope, type EventEnvelope } from '../lib/events/envelope.ts';
 import { asPlatformError, permanent } from '../lib/errors.ts';
-import { reconcileBuild } from '../lib/pipeline/build-outcome.ts';
 import type { PipelineDeps } from '../lib/pipeline/deps.ts';
 import { dispatch } from '../lib/pipeline/dispatch.ts';
-import { reconcileService } from '../lib/pipeline/service-status.ts';
+import { ObjectReconciler, resync } from '../lib/pipeline/resync.ts';
 import { decideWatchEvent, RecentKeys } from '../lib/pipeline/watch-event.ts';
 import { eventKindLabel } from '../lib/observability/labels.ts';
 import { withLogContext } from '../lib/observability/log-context.ts';
@@ -26,6 +25,8 @@ import { createFunctionContext, type FunctionContext } from './builder-deps.ts';
 let context: Promise<FunctionContext> | undefined;
 const shutdownHooks: Array<() => Promise<void>> = [];
 const recentWatchEvents = new RecentKeys();
+/** Shared by watch events and resyncs, so that the two take turns on each object. */
+const reconciler = new ObjectReconciler();
 
 /** The embedded platform hands its own backend in; anywhere else it is built from the environment. */
 export function useBackend(deps: PipelineDeps): void {
@@ -40,8 +41,31 @@ function functionContext(): Promise<FunctionContext> {
   return context;
 }
 
+/**
+ * The job-watcher's resync: a pass at start, then one every interval after the previous
+ * pass ended, so that passes never overlap. Returns what stops it.
+ */
+function startResync(ctx: FunctionContext, intervalSeconds: number): () => Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  let pass = Promise.resolve();
+  const run = (): void => {
+    pass = resync(ctx.deps, reconciler).then((report) => {
+      ctx.deps.log[report.due || report.failures ? 'info' : 'debug'](report, 'resync done');
+      if (!stopped && intervalSeconds > 0) timer = setTimeout(run, intervalSeconds * 1000).unref();
+    });
+  };
+  run();
+  return async () => {
+    stopped = true;
+    clearTimeout(timer);
+    await pass;
+  };
+}
+
 export async function init(): Promise<void> {
-  await functionContext();
+  const ctx = await functionContext();
+  if (ctx.resyncIntervalSeconds !== undefined) onShutdown(startResync(ctx, ctx.resyncIntervalSeconds));
 }
 
 interface HttpReply {
@@ -65,7 +89,7 @@ async function watch(ctx: FunctionContext, envelope: EventEnvelope): Promise<Htt
     return jsonReply(200, { duplicate: decision.dedupeKey });
   }
   try {
-    await (decision.target === 'build' ? reconcileBuild(ctx.deps, decision.name) : reconcileService(ctx.deps, decision.name));
+    await reconciler.reconcile(ctx.deps, decision);
   } catch (error) {
     recentWatchEvents.forget(decision.dedupeKey);
     throw error;

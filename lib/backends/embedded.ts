@@ -58,6 +58,7 @@ export async function createEmbeddedBackend(config: Config, options: { sink: Eve
     config,
     concurrency: config.KL_BUILD_CONCURRENCY,
     limits: unpackLimits(config),
+    logMaxBytes: config.KL_LOG_MAX_BYTES,
     maxContextBytes: config.KL_MAX_UNPACKED_BYTES,
     onChange: reconcile('build', reconcileBuild),
     log,
@@ -70,6 +71,8 @@ export async function createEmbeddedBackend(config: Config, options: { sink: Eve
     startTimeoutMs: config.KL_FUNCTION_START_TIMEOUT_SECONDS * 1000,
     maxRestartsPerMinute: config.KL_FUNCTION_MAX_RESTARTS,
     secretsDir: secretsDir(config),
+    functionLogLevel: config.KL_FUNCTION_LOG_LEVEL,
+    logMaxBytes: config.KL_LOG_MAX_BYTES,
     onChange: reconcile('service', reconcileService),
     log,
   });
@@ -82,7 +85,7 @@ export async function createEmbeddedBackend(config: Config, options: { sink: Eve
     sink: instrumentSink(options.sink, config.KL_EVENT_TYPE_PREFIX),
     log,
   };
-  reportBuildsFrom(() => executor.listActive());
+  reportBuildsFrom(() => executor.listActive(), log);
   return {
     deps,
     executor,

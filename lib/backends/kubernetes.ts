@@ -69,6 +69,6 @@ export async function createKubernetesBackend(config: Config, options: { sink: E
     sink: instrumentSink(options.sink, config.KL_EVENT_TYPE_PREFIX),
     log: options.log,
   };
-  if (options.reportBuilds) reportBuildsFrom(() => executor.listActive());
+  if (options.reportBuilds) reportBuildsFrom(() => executor.listActive(), options.log);
   return { deps, namespace };
 }

@@ -17,6 +17,7 @@ import { packageSource } from './package-source.ts';
 import { describeEntry } from './progress.ts';
 
 const CLI_SOURCE = '/knative-lambda/cli';
+const REASON_COLUMN_CHARS = 80;
 
 function parseEnvPair(value: string, previous: Record<string, string> = {}): Record<string, string> {
   const index = value.indexOf('=');
@@ -55,6 +56,18 @@ function commandEvent(config: Config, kind: typeof EventKind.BuildStart | typeof
     data,
     correlationid: correlationId,
   };
+}
+
+/** Columns padded to their widest cell. */
+function printTable(rows: string[][]): void {
+  const widths = (rows[0] ?? []).map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  for (const row of rows) process.stdout.write(`${row.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd()}\n`);
+}
+
+/** The first line of a refusal, short enough for a table. */
+function summary(reason: string): string {
+  const line = reason.split('\n')[0] ?? '';
+  return line.length > REASON_COLUMN_CHARS ? `${line.slice(0, REASON_COLUMN_CHARS - 1)}…` : line;
 }
 
 /** Prints the progress of one correlation id; resolves true on success. */
@@ -149,9 +162,32 @@ export function createProgram(config: Config): Command {
       const functions = await client.functions();
       if (options.json) return void process.stdout.write(`${JSON.stringify(functions, null, 2)}\n`);
       if (functions.length === 0) return void process.stdout.write('no functions deployed\n');
-      const rows = [['NAME', 'TENANT', 'FUNCTION', 'STATUS', 'INSTANCES', 'URL'], ...functions.map((f) => [f.parser_id, f.third_party_id, f.name, f.phase, f.running ? '1' : '0', f.url])];
-      const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-      for (const row of rows) process.stdout.write(`${row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
+      printTable([['NAME', 'TENANT', 'FUNCTION', 'STATUS', 'INSTANCES', 'URL'], ...functions.map((f) => [f.parser_id, f.third_party_id, f.name, f.phase, f.running ? '1' : '0', f.url])]);
+    });
+
+  program
+    .command('dead-letters')
+    .description('list the events the platform refused or could not deliver, oldest first')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
+    .action(async (options) => {
+      const deadLetters = await client.deadLetters();
+      if (options.output === 'json') return void process.stdout.write(`${JSON.stringify(deadLetters, null, 2)}\n`);
+      if (deadLetters.length === 0) return void process.stdout.write('no dead letters\n');
+      printTable([['ID', 'TIME', 'TYPE', 'EVENT', 'STATUS', 'REASON'], ...deadLetters.map((d) => [String(d.seq), d.time, d.event.type, d.event.id, String(d.status), summary(d.reason)])]);
+    });
+
+  program
+    .command('replay')
+    .description('publish dead letters again; each leaves the list once the broker has accepted it')
+    .argument('[id]', 'a dead letter, by the ID `klambda dead-letters` lists', positiveInt)
+    .option('--all', 'every dead letter')
+    .action(async (id: number | undefined, options) => {
+      if ((id === undefined) === !options.all) throw new Error('give either a dead letter ID or --all');
+      const { replayed, failed } = await client.replay(id ?? 'all');
+      if (replayed.length + failed.length === 0) process.stdout.write('no dead letters to replay\n');
+      for (const r of replayed) process.stdout.write(`replayed dead letter ${r.dead_letter} as event ${r.seq}\n`);
+      for (const f of failed) process.stderr.write(`dead letter ${f.dead_letter} not replayed: ${f.error}\n`);
+      process.exitCode = failed.length > 0 ? 1 : 0;
     });
 
   program

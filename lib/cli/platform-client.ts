@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { HTTP } from 'cloudevents';
 import { toCloudEvent } from '../adapters/events/http-sink.ts';
 import type { EventEnvelope } from '../events/envelope.ts';
-import type { FeedEntry } from '../platform/broker.ts';
+import type { DeadLetterEntry, FeedEntry } from '../platform/broker.ts';
+import type { ReplayReport } from '../platform/http-api.ts';
 
 export interface FunctionSummary {
   name: string;
@@ -40,8 +41,8 @@ export class PlatformClient {
     }
   }
 
-  private async json<T>(path: string): Promise<T> {
-    const response = await this.request(path);
+  private async json<T>(path: string, init: RequestInit = {}): Promise<T> {
+    const response = await this.request(path, init);
     const body = (await response.json()) as T & { error?: string; message?: string };
     if (!response.ok) throw new Error(body.message ?? body.error ?? `${path} answered ${response.status}`);
     return body;
@@ -68,6 +69,16 @@ export class PlatformClient {
 
   functions(): Promise<FunctionSummary[]> {
     return this.json<FunctionSummary[]>('/api/functions');
+  }
+
+  deadLetters(): Promise<DeadLetterEntry[]> {
+    return this.json<DeadLetterEntry[]>('/api/dead-letters');
+  }
+
+  /** Publishes one dead letter, or every one, again. */
+  replay(deadLetter: number | 'all'): Promise<ReplayReport> {
+    const path = deadLetter === 'all' ? '/api/dead-letters/replay' : `/api/dead-letters/${deadLetter}/replay`;
+    return this.json<ReplayReport>(path, { method: 'POST' });
   }
 
   async logs(name: string, lines: number): Promise<string> {

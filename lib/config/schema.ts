@@ -175,9 +175,21 @@ export const configSchema = z.object({
     .describe('Bearer token of the embedded platform: when set, the ingress, the API, the function router and /metrics require `Authorization: Bearer <token>` (/health/* stays open), and the CLI sends it. Required when KL_PLATFORM_HOST is not a loopback address.'),
   KL_FUNCTION_IDLE_SECONDS: positiveInt.default(300).describe('A local function with no request for this long is stopped (scale to zero) and started again on the next request.'),
   KL_FUNCTION_START_TIMEOUT_SECONDS: positiveInt.default(30).describe('How long a local function may take to answer its readiness probe after starting.'),
+  KL_FUNCTION_LOG_LEVEL: z
+    .enum(['debug', 'info', 'warn', 'error'])
+    .default('warn')
+    .describe('Embedded platform: log level of local functions (their FUNC_LOG_LEVEL). At `info` every request is logged; `warn` keeps a busy function\'s log small.'),
+  KL_LOG_MAX_BYTES: positiveInt
+    .default(10 * 1024 * 1024)
+    .describe('Embedded platform: size at which a function\'s or a build\'s log file is rotated (one previous file, `<log>.1`, is kept).'),
   KL_FUNCTION_MAX_RESTARTS: positiveInt.default(5).describe('Crashes within a minute after which a local function is marked failed instead of restarted.'),
   KL_BROKER_RETRIES: z.coerce.number().int().min(0).max(20).default(5).describe('Embedded broker: redeliveries of an event answered with 5xx, 404, 408, 409, 429 or a network error.'),
   KL_BROKER_BACKOFF_MS: positiveInt.default(200).describe('Embedded broker: first retry delay; doubles on each retry.'),
+  KL_BROKER_JOURNAL_MAX_BYTES: positiveInt.default(64 * 1024 * 1024).describe('Embedded broker: size of its journal (`<KL_DATA_DIR>/broker/journal.jsonl`) past which it is rewritten with only what is still needed: undelivered events, dead letters, the feed\'s tail and the deduplication window.'),
+  KL_BROKER_FEED_MAX_BYTES: positiveInt.default(16 * 1024 * 1024).describe('Embedded broker: bytes of events the feed (`GET /api/events`) keeps in memory, oldest dropped first. An event whose data is over 32 KiB is kept there without it.'),
+  KL_BROKER_FEED_MAX_ENTRIES: positiveInt.default(10_000).describe('Embedded broker: entries the feed keeps, oldest dropped first.'),
+  KL_BROKER_DEAD_LETTERS_MAX: positiveInt.default(1_000).describe('Embedded broker: dead letters kept across restarts (each event in full under `<KL_DATA_DIR>/broker/dead-letters/`); past it the oldest is dropped.'),
+  KL_BROKER_DEDUPE_WINDOW: positiveInt.default(100_000).describe('Embedded broker: how many accepted (source, id) pairs it remembers, across restarts, to accept a repeated event once.'),
   KL_NAMESPACE: z
     .string()
     .regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, 'must be a Kubernetes namespace name')
@@ -243,6 +255,12 @@ export const configSchema = z.object({
     .min(1)
     .default('local')
     .describe('CLI: `third_party_id` used when `--tenant` is not given.'),
+  KL_RESYNC_INTERVAL_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(300)
+    .describe('Kubernetes backend, job-watcher: seconds between resyncs, which list the build Jobs and Knative Services not yet announced and finish them (the ApiServerSource sends nothing for changes made while it was down, and drops an event after 5 failed sends). A resync also runs at start; 0 leaves only that one.'),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -8,7 +8,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 /**
- * An event as it may be stored or shown (the feed, its journal, dead letters): the names of
+ * An event as it may be shown (the feed, the dead-letter list, logs): the names of
  * `data.env` stay, their values do not. The function gets them; no reader of the platform does.
  */
 export function redactEvent(event: EventEnvelope): EventEnvelope {

@@ -55,6 +55,7 @@ export function instrumentExecutor(executor: BuildExecutor, dependency: string):
     create: (request) => measured(dependency, 'job.create', build(request.name), () => executor.create(request)),
     get: (name) => measured(dependency, 'job.get', build(name), () => executor.get(name)),
     listForFunction: (fn) => measured(dependency, 'job.list', { 'knative_lambda.function': fn }, () => executor.listForFunction(fn)),
+    list: () => measured(dependency, 'job.list', {}, () => executor.list()),
     listActive: () => measured(dependency, 'job.list', {}, () => executor.listActive()),
     cancel: (name) => measured(dependency, 'job.cancel', build(name), () => executor.cancel(name)),
     delete: (name) => measured(dependency, 'job.delete', build(name), () => executor.delete(name)),

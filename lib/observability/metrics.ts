@@ -1,4 +1,6 @@
+import type { Logger } from 'pino';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type OpenMetricsContentType } from 'prom-client';
+import { asPlatformError } from '../errors.ts';
 
 /**
  * Every metric the platform exports, named once. One OpenMetrics registry (exemplars need
@@ -85,7 +87,8 @@ export const metrics = {
     help: 'Builds pending or running, as of the scrape',
     registers,
     async collect() {
-      this.set((await activeBuilds()).length);
+      const builds = await activeBuilds();
+      if (builds) this.set(builds.length);
     },
   }),
   oldestRunningBuildAge: new Gauge({
@@ -93,7 +96,9 @@ export const metrics = {
     help: 'Age of the oldest pending or running build (from its start, or creation when pending), 0 when none',
     registers,
     async collect() {
-      const ages = (await activeBuilds()).map(ageSeconds).filter(Number.isFinite);
+      const builds = await activeBuilds();
+      if (!builds) return;
+      const ages = builds.map(ageSeconds).filter(Number.isFinite);
       this.set(ages.length ? Math.max(...ages) : 0);
     },
   }),
@@ -102,7 +107,9 @@ export const metrics = {
     help: "How far past its own deadline the most overdue pending or running build is, 0 when none is: the build's end was not seen",
     registers,
     async collect() {
-      const overdue = (await activeBuilds()).map((b) => ageSeconds(b) - b.spec.timeoutSeconds).filter(Number.isFinite);
+      const builds = await activeBuilds();
+      if (!builds) return;
+      const overdue = builds.map((b) => ageSeconds(b) - b.spec.timeoutSeconds).filter(Number.isFinite);
       this.set(Math.max(0, ...overdue));
     },
   }),
@@ -139,20 +146,32 @@ export interface ActiveBuild {
   status: { startTime?: string | undefined };
 }
 
-let inventory: (() => Promise<ActiveBuild[]>) | undefined;
-let snapshot: { at: number; builds: Promise<ActiveBuild[]> } | undefined;
+let inventory: { list: () => Promise<ActiveBuild[]>; log: Logger } | undefined;
+let snapshot: { at: number; builds: Promise<ActiveBuild[] | undefined> } | undefined;
 
 /**
  * Where the build gauges read from. Only one process of a deployment should report (the
  * job-watcher on a cluster), so the backend that should sets it; elsewhere they stay 0.
+ * A listing that fails is logged here (and counted by the instrumented port that made it).
  */
-export function reportBuildsFrom(provider: () => Promise<ActiveBuild[]>): void {
-  inventory = provider;
+export function reportBuildsFrom(list: () => Promise<ActiveBuild[]>, log: Logger): void {
+  inventory = { list, log };
 }
 
-/** One listing serves both gauges of a scrape. */
-function activeBuilds(): Promise<ActiveBuild[]> {
+/**
+ * What the build gauges report, one listing for all of a scrape. Undefined when the listing
+ * failed: the gauges then keep their last values, since 0 would claim that nothing is stuck.
+ */
+function activeBuilds(): Promise<ActiveBuild[] | undefined> {
   if (!inventory) return Promise.resolve([]);
-  if (!snapshot || Date.now() - snapshot.at > 1000) snapshot = { at: Date.now(), builds: inventory().catch(() => []) };
+  const { list, log } = inventory;
+  if (!snapshot || Date.now() - snapshot.at > 1000) {
+    const builds = list().catch((error: unknown) => {
+      const failure = asPlatformError(error);
+      log.error({ err: failure, reason: failure.reason, category: failure.category }, `listing builds for the build gauges failed, they keep their last values: ${failure.message}`);
+      return undefined;
+    });
+    snapshot = { at: Date.now(), builds };
+  }
   return snapshot.builds;
 }

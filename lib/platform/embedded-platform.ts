@@ -1,8 +1,9 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import faas from 'faas-js-runtime';
+import type { Logger } from 'pino';
 import { freePort } from '../adapters/local/free-port.ts';
 import { createEmbeddedBackend } from '../backends/embedded.ts';
 import { ConfigError } from '../config/load.ts';
@@ -33,6 +34,20 @@ async function listenOnLoopbackOnly(server: http.Server): Promise<void> {
   });
 }
 
+/** The broker, with what a previous run left undelivered; the unbounded debug journal of earlier versions goes. */
+async function openBroker(config: Config, log: Logger): Promise<EmbeddedBroker> {
+  await rm(path.join(config.KL_DATA_DIR, 'events.jsonl'), { force: true });
+  return EmbeddedBroker.open({
+    dir: path.join(config.KL_DATA_DIR, 'broker'),
+    retries: config.KL_BROKER_RETRIES,
+    backoffMs: config.KL_BROKER_BACKOFF_MS,
+    eventTypePrefix: config.KL_EVENT_TYPE_PREFIX,
+    log,
+    journalMaxBytes: config.KL_BROKER_JOURNAL_MAX_BYTES,
+    limits: { maxEntries: config.KL_BROKER_FEED_MAX_ENTRIES, maxBytes: config.KL_BROKER_FEED_MAX_BYTES, deadLetters: config.KL_BROKER_DEAD_LETTERS_MAX, dedupeWindow: config.KL_BROKER_DEDUPE_WINDOW },
+  });
+}
+
 /**
  * The whole platform in one process: broker, builder function (served by faas-js-runtime
  * exactly as on a cluster), host builds, local functions and the router in front of them.
@@ -43,7 +58,9 @@ export async function startEmbeddedPlatform(config: Config): Promise<RunningPlat
   if (exposure) throw new ConfigError([exposure]);
   const log = createLogger(config.KL_LOG_LEVEL, 'platform');
   await mkdir(config.KL_DATA_DIR, { recursive: true });
-  const server = http.createServer();
+  // Listening comes first (the router's URL needs the port); until everything is ready, a request gets a 503 rather than no answer.
+  let handle: http.RequestListener = (_request, response) => void response.writeHead(503, { 'retry-after': '1' }).end('starting');
+  const server = http.createServer((request, response) => handle(request, response));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.KL_PLATFORM_PORT, config.KL_PLATFORM_HOST, () => resolve());
@@ -51,7 +68,7 @@ export async function startEmbeddedPlatform(config: Config): Promise<RunningPlat
   const address = server.address() as AddressInfo;
   const url = `http://${config.KL_PLATFORM_HOST.includes(':') ? `[${config.KL_PLATFORM_HOST}]` : config.KL_PLATFORM_HOST}:${address.port}`;
 
-  const broker = new EmbeddedBroker({ retries: config.KL_BROKER_RETRIES, backoffMs: config.KL_BROKER_BACKOFF_MS, eventTypePrefix: config.KL_EVENT_TYPE_PREFIX, log, journalFile: path.join(config.KL_DATA_DIR, 'events.jsonl') });
+  const broker = await openBroker(config, log);
   const backend = await createEmbeddedBackend(config, { sink: broker, routerUrl: url, log });
 
   const builder = await import('../../function/index.ts');
@@ -74,7 +91,7 @@ export async function startEmbeddedPlatform(config: Config): Promise<RunningPlat
     dataDir: config.KL_DATA_DIR,
   };
   // The builder's own cap, so that the ingress and the builder refuse the same sizes.
-  server.on('request', createHttpHandler({ backend, broker, info, maxEventBytes: faas.defaults.BODY_LIMIT, apiToken: config.KL_API_TOKEN }));
+  handle = createHttpHandler({ backend, broker, info, maxEventBytes: faas.defaults.BODY_LIMIT, apiToken: config.KL_API_TOKEN });
   await backend.resume();
   log.info({ url, builderUrl, dataDir: config.KL_DATA_DIR }, 'embedded platform ready');
 
@@ -86,6 +103,7 @@ export async function startEmbeddedPlatform(config: Config): Promise<RunningPlat
       await new Promise<void>((resolve) => server.close(() => resolve()));
       builderServer.closeAllConnections?.();
       await new Promise<void>((resolve) => builderServer.close(() => resolve()));
+      await broker.close();
     })();
     return closing;
   };

@@ -36,7 +36,8 @@ async function ingress(context: ApiContext, request: http.IncomingMessage, respo
     const details = ((error as { errors?: unknown[] }).errors ?? []).map((e) => JSON.stringify(e));
     throw permanent('InvalidCloudEvent', (error as Error).message, details, 400);
   }
-  context.broker.publish(toEnvelope(event as unknown as Record<string, unknown>));
+  // 202 only once the event is on disk: an acknowledged event survives a crash.
+  await context.broker.publish(toEnvelope(event as unknown as Record<string, unknown>));
   response.writeHead(202).end();
 }
 
@@ -55,6 +56,26 @@ async function functionsList(context: ApiContext): Promise<unknown[]> {
     build: s.spec.buildName,
     running: deployer.isRunning(s.spec.name),
   }));
+}
+
+/** Dead letters published again (with the seq of the event each became), and those that could not be. */
+export interface ReplayReport {
+  replayed: Array<{ dead_letter: number; seq: number }>;
+  failed: Array<{ dead_letter: number; error: string }>;
+}
+
+/** Every dead letter published again, in turn; one that cannot be is reported and does not stop the others. */
+async function replayAll(broker: EmbeddedBroker): Promise<ReplayReport> {
+  const report: ReplayReport = { replayed: [], failed: [] };
+  for (const { seq: deadLetter } of broker.deadLetters()) {
+    try {
+      const seq = await broker.replay(deadLetter);
+      if (seq !== undefined) report.replayed.push({ dead_letter: deadLetter, seq });
+    } catch (error) {
+      report.failed.push({ dead_letter: deadLetter, error: (error as Error).message });
+    }
+  }
+  return report;
 }
 
 const NAME = '([a-z0-9-]{1,63})';
@@ -81,6 +102,17 @@ export function createHttpHandler(context: ApiContext): http.RequestListener {
       },
     ],
     ['GET', /^\/api\/dead-letters$/, async (_m, _u, _req, res) => json(res, 200, broker.deadLetters())],
+    ['POST', /^\/api\/dead-letters\/replay$/, async (_m, _u, _req, res) => json(res, 200, await replayAll(broker))],
+    [
+      'POST',
+      /^\/api\/dead-letters\/(\d{1,15})\/replay$/,
+      async (m, _u, _req, res) => {
+        const deadLetter = Number(m[1]);
+        const seq = await broker.replay(deadLetter);
+        if (seq === undefined) return json(res, 404, { error: 'NoSuchDeadLetter', message: `No dead letter ${deadLetter}: \`klambda dead-letters\` lists them` });
+        json(res, 200, { replayed: [{ dead_letter: deadLetter, seq }], failed: [] } satisfies ReplayReport);
+      },
+    ],
     ['GET', /^\/api\/functions$/, async (_m, _u, _req, res) => json(res, 200, await functionsList(context))],
     [
       'GET',

@@ -43,6 +43,11 @@ export interface BuildExecutor {
   create(request: BuildRequest): Promise<{ created: boolean; record: BuildRecord }>;
   get(name: string): Promise<BuildRecord | undefined>;
   listForFunction(functionName: string): Promise<BuildRecord[]>;
+  /**
+   * Every build of every function, as a listing shows it: whether a build ended and whether
+   * its outcome was announced; what only its pods tell (the image, the log) is read by `get`.
+   */
+  list(): Promise<BuildRecord[]>;
   /** Builds pending or running, of every function. */
   listActive(): Promise<BuildRecord[]>;
   /** Stops a running build; it ends Failed with reason Cancelled. False when nothing was running. */

@@ -119,11 +119,14 @@ describe('the embedded platform, driven as a user drives it', () => {
     await putSource(platform.dataDir, key, source);
     const correlationId = `dup-${randomUUID()}`;
     const event = { id: randomUUID(), type: `${PREFIX}.build.start`, source: 'tests', correlationid: correlationId, traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', data: { third_party_id: 'local', parser_id: 'dup', content_hash: hash, source: { key } } };
-    const [first, second] = await Promise.all([publish(platform.url, event), publish(platform.url, event)]);
-    expect([first.status, second.status]).toEqual([202, 202]);
+    // The same request sent twice by its producer (another id), and one event sent twice (same id), which the broker accepts once.
+    const sent = await Promise.all([publish(platform.url, event), publish(platform.url, { ...event, id: randomUUID() }), publish(platform.url, event)]);
+    expect(sent.map((response) => response.status)).toEqual([202, 202, 202]);
     const ready = await waitForEntry(platform.url, ofType(`${PREFIX}.service.ready`), { correlationId });
     expect(ready.event.traceparent).toBe(event.traceparent);
 
+    const requested = (await feed(platform.url, correlationId)).filter((e) => e.event.type === `${PREFIX}.build.start`);
+    expect(requested).toHaveLength(2);
     const started = (await feed(platform.url, correlationId)).filter((e) => e.event.type === `${PREFIX}.build.started`);
     expect(started).toHaveLength(2);
     expect(started.map((e) => e.event.data.duplicate).sort()).toEqual([false, true]);

@@ -7,19 +7,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '../../lib/adapters/local/free-port.ts';
 import { sha256Hex } from '../../lib/source/load.ts';
 import { putSource, repoRoot, startPlatform, type TestPlatform } from '../support/embedded-platform.ts';
+import { processesUnder } from '../support/processes.ts';
 
 const PREFIX = 'network.notifi.lambda';
-
-/** Processes whose working directory lies under `dir`: what a build or a function of that data directory runs. */
-async function processesUnder(dir: string): Promise<number[]> {
-  const pids = (await fs.readdir('/proc')).filter((entry) => /^\d+$/.test(entry));
-  const found: number[] = [];
-  for (const pid of pids) {
-    const cwd = await fs.readlink(`/proc/${pid}/cwd`).catch(() => '');
-    if (cwd.startsWith(dir)) found.push(Number(pid));
-  }
-  return found;
-}
 
 async function slowBuildStart(url: string, dataDir: string): Promise<void> {
   const source = await fs.readFile(path.join(repoRoot, 'test/fixtures/slow-build.mjs'));

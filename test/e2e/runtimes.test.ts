@@ -105,7 +105,7 @@ async function buildFailure(parserId: string, files: Record<string, string>, ext
 
 beforeAll(async () => {
   scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'kl-runtimes-'));
-  platform = await startPlatform({ KL_FUNCTION_IDLE_SECONDS: '600' });
+  platform = await startPlatform({ KL_FUNCTION_IDLE_SECONDS: '600', KL_FUNCTION_LOG_LEVEL: 'info' });
 });
 afterAll(async () => {
   await platform?.stop();

@@ -5,24 +5,21 @@
 import { execFile } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
 import { promisify } from "node:util";
-import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import * as k8s from "@kubernetes/client-node";
 import { HTTP, type CloudEvent } from "cloudevents";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { packageSource } from "../../lib/cli/package-source.ts";
-import { Annotations, Labels } from "../../lib/naming.ts";
-import { functionName } from "../../lib/naming.ts";
-import { sha256Hex } from "../../lib/source/load.ts";
+import { Annotations, functionName, Labels } from "../../lib/naming.ts";
 import { startApiServerSourceHarness, type Harness } from "./support/apiserversource-harness.ts";
+import { clusterFunctionEnv, TEST_NAMESPACE, TEST_REPOSITORY, uploadSource } from "./support/cluster-function.ts";
 import { requireKubernetes, requireS3, requireTool, type TestEnv } from "./support/env.ts";
 import { KNATIVE_SERVICE, pretendKnativeServingMarksReady } from "./support/knative.ts";
 import { adminKubeConfig, adminKubeconfigPath, kubeConfigForServiceAccount, waitFor, type Identity } from "./support/kubernetes.ts";
 import { startEventCollector, startFunction, startTraceCollector, type FunctionProcess } from "./support/platform-processes.ts";
 
 const execFileAsync = promisify(execFile);
-const NAMESPACE = "knative-lambda";
+const NAMESPACE = TEST_NAMESPACE;
 const PREFIX = "network.notifi.lambda";
-const REPOSITORY = "registry.test.local/functions";
+const REPOSITORY = TEST_REPOSITORY;
 const TRACE_ID = randomBytes(16).toString("hex");
 const TRACEPARENT = `00-${TRACE_ID}-${randomBytes(8).toString("hex")}-01`;
 /** Events and annotations continue the trace: same trace id, the span of whoever wrote them. */
@@ -49,34 +46,17 @@ async function kubectl(...args: string[]): Promise<string> {
 }
 
 function functionEnv(role: string, identity: Identity, extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    KL_BACKEND: "kubernetes",
-    KL_ROLE: role,
-    KUBECONFIG: identity.kubeconfigPath,
-    KL_NAMESPACE: NAMESPACE,
-    KL_STORE: "s3",
-    KL_STORE_BUCKET: env.s3.bucket,
-    KL_S3_ENDPOINT: env.s3.endpoint,
-    KL_S3_REGION: env.s3.region,
-    AWS_ACCESS_KEY_ID: env.s3.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: env.s3.secretAccessKey,
-    KL_IMAGE_REPOSITORY: REPOSITORY,
-    K_SINK: collector.url,
+  return clusterFunctionEnv(env, role, identity, collector.url, {
     OTEL_TRACES_EXPORTER: "otlp",
     OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
     OTEL_EXPORTER_OTLP_ENDPOINT: traces.url,
     OTEL_BSP_SCHEDULE_DELAY: "100",
     ...extra,
-  };
+  });
 }
 
-async function upload(parserId: string, location: string): Promise<{ key: string; hash: string }> {
-  const source = await packageSource(location);
-  const hash = sha256Hex(source.bytes);
-  const key = `sources/${tenant}/${parserId}/${hash}${source.extension}`;
-  const s3 = new S3Client({ region: env.s3.region, endpoint: env.s3.endpoint, forcePathStyle: true, credentials: { accessKeyId: env.s3.accessKeyId, secretAccessKey: env.s3.secretAccessKey } });
-  await s3.send(new PutObjectCommand({ Bucket: env.s3.bucket, Key: key, Body: source.bytes }));
-  return { key, hash };
+function upload(parserId: string, location: string): Promise<{ key: string; hash: string }> {
+  return uploadSource(env, tenant, parserId, location);
 }
 
 interface Sent {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { exposition, PROMETHEUS_TEXT, toPrometheusText } from '../../lib/observability/exposition.ts';
+import { createLogger } from '../../lib/observability/logger.ts';
 import { MetricName, metrics, reportBuildsFrom } from '../../lib/observability/metrics.ts';
 
 const sample = `# HELP knative_lambda_events counted things
@@ -47,7 +48,7 @@ describe('build gauges', () => {
       { spec: { timeoutSeconds: 30 }, status: { startTime: ago(100) } },
       { spec: { timeoutSeconds: 600 }, status: { startTime: ago(200) } },
       { createdAt: ago(10), spec: { timeoutSeconds: 600 }, status: {} },
-    ]);
+    ], createLogger('silent'));
     const text = (await exposition('text/plain')).body;
     const read = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
     expect(read(MetricName.BuildsRunning)).toBe(3);

@@ -62,16 +62,24 @@ describe('spawnLogged', () => {
 
   it('keeps the exit status and output of the command', async () => {
     const logFile = path.join(dir, 'out.log');
-    const child = spawnLogged(['node', '-e', 'console.log("hello"); process.exit(3)'], { cwd: dir, env: childEnvironment(), logFile });
+    const child = spawnLogged(['node', '-e', 'console.log("hello"); process.exit(3)'], { cwd: dir, env: childEnvironment(), logFile, logMaxBytes: 1024 * 1024 });
     expect(await waitForExit(child)).toEqual({ code: 3, signal: null });
     await expect.poll(() => fs.readFile(logFile, 'utf8')).toBe('hello\n');
+  });
+
+  it('rotates the log by size, keeping one previous file', async () => {
+    const logFile = path.join(dir, 'chatty.log');
+    const child = spawnLogged(['node', '-e', 'for (let i = 0; i < 2000; i++) console.log("x".repeat(99))'], { cwd: dir, env: childEnvironment(), logFile, logMaxBytes: 64 * 1024 });
+    await waitForExit(child);
+    await expect.poll(async () => (await fs.readdir(dir)).sort()).toEqual(['chatty.log', 'chatty.log.1']);
+    for (const file of ['chatty.log', 'chatty.log.1']) expect((await fs.stat(path.join(dir, file))).size).toBeLessThanOrEqual(64 * 1024 + 64 * 1024);
   });
 
   it('ends what it started, children included, when the process that started it is killed with SIGKILL', async () => {
     // A stand-in platform: starts a command that starts a grandchild, prints both pids, then waits.
     const script = `
       import { spawnLogged } from ${JSON.stringify(path.join(repoRoot, 'lib/adapters/local/host-process.ts'))};
-      const child = spawnLogged(['sh', '-c', 'sleep 120 & echo $!; wait'], { cwd: ${JSON.stringify(dir)}, env: { PATH: process.env.PATH }, logFile: ${JSON.stringify(path.join(dir, 'child.log'))} });
+      const child = spawnLogged(['sh', '-c', 'sleep 120 & echo $!; wait'], { cwd: ${JSON.stringify(dir)}, env: { PATH: process.env.PATH }, logFile: ${JSON.stringify(path.join(dir, 'child.log'))}, logMaxBytes: 1024 * 1024 });
       console.log(child.pid);
       setInterval(() => {}, 1000);
     `;

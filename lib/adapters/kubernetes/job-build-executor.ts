@@ -64,13 +64,17 @@ export class JobBuildExecutor implements BuildExecutor {
     }
   }
 
-  async listActive(): Promise<BuildRecord[]> {
+  async list(): Promise<BuildRecord[]> {
     try {
       const jobs = await this.batch.listNamespacedJob({ namespace: this.namespace, labelSelector: `${Labels.Component}=build,${Labels.ManagedBy}=${MANAGED_BY}` });
-      return jobs.items.map((job) => buildRecordFromJob(job, this.settings.imageRepository)).filter((r) => r.status.phase === 'Pending' || r.status.phase === 'Running');
+      return jobs.items.map((job) => buildRecordFromJob(job, this.settings.imageRepository));
     } catch (error) {
       throw kubernetesError(error, 'list build Jobs');
     }
+  }
+
+  async listActive(): Promise<BuildRecord[]> {
+    return (await this.list()).filter((r) => r.status.phase === 'Pending' || r.status.phase === 'Running');
   }
 
   /**

@@ -19,7 +19,7 @@ export function kubernetesError(error: unknown, action: string): PlatformError {
   const detail = error instanceof ApiException ? (typeof error.body === 'string' ? error.body : JSON.stringify(error.body)).slice(0, 500) : (error as Error).message;
   if (status === 401 || status === 403) return transient('KubernetesForbidden', `Kubernetes refused to ${action} (${status}): ${detail}`, error);
   if (status === 429 || (status !== undefined && status >= 500) || isTransientNetworkError(error) || status === undefined) {
-    return transient('KubernetesUnavailable', `Kubernetes failed to ${action}: ${detail}`, error);
+    return transient('KubernetesUnavailable', `Kubernetes failed to ${action}${status === undefined ? '' : ` (${status})`}: ${detail}`, error);
   }
   return new PlatformError('unknown', 'KubernetesRejected', `Kubernetes rejected the request to ${action} (${status}): ${detail}`, 500, [], { cause: error });
 }

@@ -21,6 +21,7 @@ export interface LocalBuildExecutorOptions {
   config: Config;
   concurrency: number;
   limits: UnpackLimits;
+  logMaxBytes: number;
   maxContextBytes: number;
   /** Called after every status change, like a watch event on a Job. */
   onChange: (name: string) => void;
@@ -166,7 +167,7 @@ export class LocalBuildExecutor implements BuildExecutor {
   }
 
   private async execute(name: string, command: readonly string[], cwd: string, timeoutSeconds: number): Promise<void> {
-    const child = spawnLogged(command, { cwd, env: childEnvironment({ CI: 'true' }), logFile: this.logFile(name) });
+    const child = spawnLogged(command, { cwd, env: childEnvironment({ CI: 'true' }), logFile: this.logFile(name), logMaxBytes: this.options.logMaxBytes });
     const run = this.running.get(name) ?? { cancelled: false };
     run.child = child;
     this.running.set(name, run);

@@ -21,6 +21,9 @@ export interface LocalDeployerOptions {
   maxRestartsPerMinute: number;
   /** Where `secret_env` references are read from: `<dir>/<secret name>/<key>`. */
   secretsDir: string;
+  /** FUNC_LOG_LEVEL of every function. */
+  functionLogLevel: string;
+  logMaxBytes: number;
   onChange: (name: string) => void;
   log: Logger;
 }
@@ -187,6 +190,7 @@ export class LocalDeployer implements Deployer {
       K_SERVICE: name,
       K_REVISION: `${name}-${record.revision}`,
       FUNCTION_TIMEOUT_SECONDS: String(spec.timeoutSeconds ?? 300),
+      FUNC_LOG_LEVEL: this.options.functionLogLevel,
     });
     await fs.appendFile(this.logFile(name), `--- starting revision ${record.revision} at ${new Date().toISOString()}\n`);
     const started = await FunctionProcess.start({
@@ -194,6 +198,7 @@ export class LocalDeployer implements Deployer {
       cwd: fileURLToPath(spec.image),
       env,
       logFile: this.logFile(name),
+      logMaxBytes: this.options.logMaxBytes,
       startTimeoutMs: this.options.startTimeoutMs,
     });
     instance.process = started;

@@ -8,6 +8,7 @@ export interface FunctionProcessOptions {
   cwd: string;
   env: Record<string, string>;
   logFile: string;
+  logMaxBytes: number;
   startTimeoutMs: number;
 }
 
@@ -26,7 +27,7 @@ export class FunctionProcess {
 
   static async start(options: FunctionProcessOptions): Promise<FunctionProcess> {
     const port = await freePort();
-    const child = spawnLogged(options.command, { cwd: options.cwd, env: { ...options.env, PORT: String(port) }, logFile: options.logFile });
+    const child = spawnLogged(options.command, { cwd: options.cwd, env: { ...options.env, PORT: String(port) }, logFile: options.logFile, logMaxBytes: options.logMaxBytes });
     const instance = new FunctionProcess(child, port);
     await instance.waitUntilReady(options.startTimeoutMs);
     return instance;

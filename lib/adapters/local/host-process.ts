@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
 import path from 'node:path';
+import type { Writable } from 'node:stream';
+import { createStream } from 'rotating-file-stream';
 
 /** What a process needs to run, and how the package managers of the runtimes reach their registries and caches. */
 const PASSED_THROUGH =
@@ -40,10 +41,25 @@ export function supervisedCommand(program: string, args: readonly string[]): [st
   return ['/bin/sh', ['-c', SUPERVISED, 'supervised', String(process.pid), program, ...args]];
 }
 
+export interface LoggedProcessOptions {
+  cwd: string;
+  env: Record<string, string>;
+  logFile: string;
+  /** Past this size the log becomes `<logFile>.1` (replacing the previous one) and starts again. */
+  logMaxBytes: number;
+}
+
+/** A log file that rotates by size, keeping one previous file: a chatty process never fills the disk. */
+export function rotatingLog(logFile: string, maxBytes: number): Writable {
+  const name = path.basename(logFile);
+  // In classical rotation the generator gets the rotated file's number, or null for the log itself.
+  return createStream((rotation) => (typeof rotation === 'number' && rotation > 0 ? `${name}.${rotation}` : name), { path: path.dirname(logFile), size: `${Math.max(1, Math.ceil(maxBytes / 1024))}K`, rotate: 1 });
+}
+
 /** Starts a process in its own process group, tied to this process's life, appending its output to a log file. */
-export function spawnLogged(command: readonly string[], options: { cwd: string; env: Record<string, string>; logFile: string }): ChildProcess {
+export function spawnLogged(command: readonly string[], options: LoggedProcessOptions): ChildProcess {
   const [program, args] = supervisedCommand(...resolveCommand(command));
-  const log = createWriteStream(options.logFile, { flags: 'a' });
+  const log = rotatingLog(options.logFile, options.logMaxBytes);
   const child = spawn(program, args, { cwd: options.cwd, env: options.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout?.pipe(log, { end: false });
   child.stderr?.pipe(log, { end: false });

@@ -161,8 +161,18 @@ func envOr(name, fallback string) string {
 	return fallback
 }
 
+// logLevel is FUNC_LOG_LEVEL (debug, info, warn, error); warn by default, so a busy
+// function does not log every request.
+func logLevel() slog.Level {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(envOr("FUNC_LOG_LEVEL", "warn"))); err != nil {
+		return slog.LevelWarn
+	}
+	return level
+}
+
 func main() {
-	slog.SetDefault(slog.New(slog.NewJSONHandler(os.Stdout, nil)).With("function", envOr("K_SERVICE", "function")))
+	slog.SetDefault(slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: logLevel()})).With("function", envOr("K_SERVICE", "function")))
 	timeoutSeconds, err := strconv.Atoi(envOr("FUNCTION_TIMEOUT_SECONDS", strconv.Itoa(defaultTimeoutSeconds)))
 	if err != nil || timeoutSeconds <= 0 {
 		timeoutSeconds = defaultTimeoutSeconds

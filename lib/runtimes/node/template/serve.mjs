@@ -85,5 +85,5 @@ await faas.start(
     liveness: lifecycle.liveness,
     readiness: lifecycle.readiness,
   },
-  { port: Number(process.env.PORT ?? 8080), logLevel: process.env.FUNC_LOG_LEVEL ?? 'info', includeRaw: true },
+  { port: Number(process.env.PORT ?? 8080), logLevel: process.env.FUNC_LOG_LEVEL ?? 'warn', includeRaw: true },
 );

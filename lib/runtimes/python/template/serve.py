@@ -58,7 +58,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"json": LOG_FORMAT},
     "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}},
-    "root": {"level": os.environ.get("FUNC_LOG_LEVEL", "INFO").upper(), "handlers": ["stdout"]},
+    "root": {"level": os.environ.get("FUNC_LOG_LEVEL", "WARNING").upper(), "handlers": ["stdout"]},
     "loggers": {"gunicorn.error": {"level": "INFO", "handlers": ["stdout"], "propagate": False}},
 }
 log = logging.getLogger("function")
