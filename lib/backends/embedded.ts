@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { LocalBuildExecutor } from '../adapters/local/build-executor.ts';
 import { LocalDeployer } from '../adapters/local/deployer.ts';
+import { ProcessRegistry } from '../adapters/local/process-registry.ts';
 import { createStore } from '../adapters/store/create-store.ts';
 import { secretsDir } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
@@ -39,6 +40,10 @@ const RECONCILE_RETRY_MS = 2000;
 export async function createEmbeddedBackend(config: Config, options: { sink: EventSink; routerUrl: string; log: Logger }): Promise<EmbeddedBackend> {
   const { log } = options;
   const store = await createStore(config);
+  const registry = new ProcessRegistry(path.join(config.KL_DATA_DIR, 'processes'));
+  // Before this run starts anything: every record found now is an earlier run's.
+  const leftovers = await registry.endLeftovers();
+  if (leftovers.length > 0) log.warn({ pids: leftovers }, 'ended processes an earlier run left behind');
   let deps: PipelineDeps | undefined;
   let stopped = false;
   const reconcile = (what: string, step: (d: PipelineDeps, name: string) => Promise<void>) => (name: string) => {
@@ -59,6 +64,7 @@ export async function createEmbeddedBackend(config: Config, options: { sink: Eve
     concurrency: config.KL_BUILD_CONCURRENCY,
     limits: unpackLimits(config),
     logMaxBytes: config.KL_LOG_MAX_BYTES,
+    registry,
     maxContextBytes: config.KL_MAX_UNPACKED_BYTES,
     onChange: reconcile('build', reconcileBuild),
     log,
@@ -73,6 +79,7 @@ export async function createEmbeddedBackend(config: Config, options: { sink: Eve
     secretsDir: secretsDir(config),
     functionLogLevel: config.KL_FUNCTION_LOG_LEVEL,
     logMaxBytes: config.KL_LOG_MAX_BYTES,
+    registry,
     onChange: reconcile('service', reconcileService),
     log,
   });

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { childEnvironment, resolveCommand, spawnLogged, waitForExit } from '../../lib/adapters/local/host-process.ts';
+import { ProcessRegistry } from '../../lib/adapters/local/process-registry.ts';
 import { repoRoot } from '../support/embedded-platform.ts';
 
 describe('childEnvironment', () => {
@@ -62,24 +63,44 @@ describe('spawnLogged', () => {
 
   it('keeps the exit status and output of the command', async () => {
     const logFile = path.join(dir, 'out.log');
-    const child = spawnLogged(['node', '-e', 'console.log("hello"); process.exit(3)'], { cwd: dir, env: childEnvironment(), logFile, logMaxBytes: 1024 * 1024 });
+    const child = spawnLogged(['node', '-e', 'console.log("hello"); process.exit(3)'], { cwd: dir, env: childEnvironment(), logFile, logMaxBytes: 1024 * 1024, registry: new ProcessRegistry(path.join(dir, 'processes')) });
     expect(await waitForExit(child)).toEqual({ code: 3, signal: null });
     await expect.poll(() => fs.readFile(logFile, 'utf8')).toBe('hello\n');
   });
 
   it('rotates the log by size, keeping one previous file', async () => {
     const logFile = path.join(dir, 'chatty.log');
-    const child = spawnLogged(['node', '-e', 'for (let i = 0; i < 2000; i++) console.log("x".repeat(99))'], { cwd: dir, env: childEnvironment(), logFile, logMaxBytes: 64 * 1024 });
+    const child = spawnLogged(['node', '-e', 'for (let i = 0; i < 2000; i++) console.log("x".repeat(99))'], { cwd: dir, env: childEnvironment(), logFile, logMaxBytes: 64 * 1024, registry: new ProcessRegistry(path.join(dir, 'processes')) });
     await waitForExit(child);
-    await expect.poll(async () => (await fs.readdir(dir)).sort()).toEqual(['chatty.log', 'chatty.log.1']);
+    await expect.poll(async () => (await fs.readdir(dir)).filter((f) => f.startsWith('chatty')).sort()).toEqual(['chatty.log', 'chatty.log.1']);
     for (const file of ['chatty.log', 'chatty.log.1']) expect((await fs.stat(path.join(dir, file))).size).toBeLessThanOrEqual(64 * 1024 + 64 * 1024);
+  });
+
+  it('records what runs, and the next start ends a recorded group left running, only if it still carries its mark', async () => {
+    const records = path.join(dir, 'processes');
+    const registry = new ProcessRegistry(records);
+    const child = spawnLogged(['sleep', '60'], { cwd: dir, env: childEnvironment(), logFile: path.join(dir, 'sleep.log'), logMaxBytes: 1024 * 1024, registry });
+    await expect.poll(() => fs.readdir(records)).toEqual([String(child.pid)]);
+    // A pid reused by a process that is not ours: recorded, but without our mark in its environment.
+    await registry.record(process.pid, 'a-mark-this-process-lacks');
+    expect(await new ProcessRegistry(records).endLeftovers()).toEqual([child.pid]);
+    expect(await waitForExit(child)).toEqual({ code: null, signal: 'SIGKILL' });
+    expect(await fs.readdir(records)).toEqual([]);
+  });
+
+  it('forgets a process once it has ended', async () => {
+    const records = path.join(dir, 'processes');
+    const child = spawnLogged(['true'], { cwd: dir, env: childEnvironment(), logFile: path.join(dir, 'true.log'), logMaxBytes: 1024 * 1024, registry: new ProcessRegistry(records) });
+    await waitForExit(child);
+    await expect.poll(() => fs.readdir(records).catch(() => [])).toEqual([]);
   });
 
   it('ends what it started, children included, when the process that started it is killed with SIGKILL', async () => {
     // A stand-in platform: starts a command that starts a grandchild, prints both pids, then waits.
     const script = `
       import { spawnLogged } from ${JSON.stringify(path.join(repoRoot, 'lib/adapters/local/host-process.ts'))};
-      const child = spawnLogged(['sh', '-c', 'sleep 120 & echo $!; wait'], { cwd: ${JSON.stringify(dir)}, env: { PATH: process.env.PATH }, logFile: ${JSON.stringify(path.join(dir, 'child.log'))}, logMaxBytes: 1024 * 1024 });
+      import { ProcessRegistry } from ${JSON.stringify(path.join(repoRoot, 'lib/adapters/local/process-registry.ts'))};
+      const child = spawnLogged(['sh', '-c', 'sleep 120 & echo $!; wait'], { cwd: ${JSON.stringify(dir)}, env: { PATH: process.env.PATH }, logFile: ${JSON.stringify(path.join(dir, 'child.log'))}, logMaxBytes: 1024 * 1024, registry: new ProcessRegistry(${JSON.stringify(path.join(dir, 'processes'))}) });
       console.log(child.pid);
       setInterval(() => {}, 1000);
     `;

@@ -11,6 +11,7 @@ import type { Runtime } from '../../runtimes/runtime.ts';
 import { unpackArchive, type UnpackLimits } from '../../source/unpack.ts';
 import { childEnvironment, killGroup, spawnLogged, waitForExit } from './host-process.ts';
 import { tailFile } from './log-tail.ts';
+import type { ProcessRegistry } from './process-registry.ts';
 import { RecordStore } from './records.ts';
 
 export interface LocalBuildExecutorOptions {
@@ -22,6 +23,7 @@ export interface LocalBuildExecutorOptions {
   concurrency: number;
   limits: UnpackLimits;
   logMaxBytes: number;
+  registry: ProcessRegistry;
   maxContextBytes: number;
   /** Called after every status change, like a watch event on a Job. */
   onChange: (name: string) => void;
@@ -167,7 +169,7 @@ export class LocalBuildExecutor implements BuildExecutor {
   }
 
   private async execute(name: string, command: readonly string[], cwd: string, timeoutSeconds: number): Promise<void> {
-    const child = spawnLogged(command, { cwd, env: childEnvironment({ CI: 'true' }), logFile: this.logFile(name), logMaxBytes: this.options.logMaxBytes });
+    const child = spawnLogged(command, { cwd, env: childEnvironment({ CI: 'true' }), logFile: this.logFile(name), logMaxBytes: this.options.logMaxBytes, registry: this.options.registry });
     const run = this.running.get(name) ?? { cancelled: false };
     run.child = child;
     this.running.set(name, run);

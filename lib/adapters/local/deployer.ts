@@ -9,6 +9,7 @@ import { childEnvironment } from './host-process.ts';
 import { FunctionProcess, describeExit } from './function-process.ts';
 import { tailFile } from './log-tail.ts';
 import { RecordStore } from './records.ts';
+import type { ProcessRegistry } from './process-registry.ts';
 import { readSecretEnvironment } from './secret-files.ts';
 
 export interface LocalDeployerOptions {
@@ -24,6 +25,7 @@ export interface LocalDeployerOptions {
   /** FUNC_LOG_LEVEL of every function. */
   functionLogLevel: string;
   logMaxBytes: number;
+  registry: ProcessRegistry;
   onChange: (name: string) => void;
   log: Logger;
 }
@@ -199,6 +201,7 @@ export class LocalDeployer implements Deployer {
       env,
       logFile: this.logFile(name),
       logMaxBytes: this.options.logMaxBytes,
+      registry: this.options.registry,
       startTimeoutMs: this.options.startTimeoutMs,
     });
     instance.process = started;

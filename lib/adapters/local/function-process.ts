@@ -2,6 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from './free-port.ts';
 import { killGroup, spawnLogged, waitForExit } from './host-process.ts';
+import type { ProcessRegistry } from './process-registry.ts';
 
 export interface FunctionProcessOptions {
   command: readonly string[];
@@ -9,6 +10,7 @@ export interface FunctionProcessOptions {
   env: Record<string, string>;
   logFile: string;
   logMaxBytes: number;
+  registry: ProcessRegistry;
   startTimeoutMs: number;
 }
 
@@ -27,7 +29,7 @@ export class FunctionProcess {
 
   static async start(options: FunctionProcessOptions): Promise<FunctionProcess> {
     const port = await freePort();
-    const child = spawnLogged(options.command, { cwd: options.cwd, env: { ...options.env, PORT: String(port) }, logFile: options.logFile, logMaxBytes: options.logMaxBytes });
+    const child = spawnLogged(options.command, { cwd: options.cwd, env: { ...options.env, PORT: String(port) }, logFile: options.logFile, logMaxBytes: options.logMaxBytes, registry: options.registry });
     const instance = new FunctionProcess(child, port);
     await instance.waitUntilReady(options.startTimeoutMs);
     return instance;

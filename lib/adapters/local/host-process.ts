@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { createStream } from 'rotating-file-stream';
+import { PROCESS_MARK, type ProcessRegistry } from './process-registry.ts';
 
 /** What a process needs to run, and how the package managers of the runtimes reach their registries and caches. */
 const PASSED_THROUGH =
@@ -47,6 +48,8 @@ export interface LoggedProcessOptions {
   logFile: string;
   /** Past this size the log becomes `<logFile>.1` (replacing the previous one) and starts again. */
   logMaxBytes: number;
+  /** Where the process is recorded while it runs, so that a later start can end it if it was left behind. */
+  registry: ProcessRegistry;
 }
 
 /** A log file that rotates by size, keeping one previous file: a chatty process never fills the disk. */
@@ -60,10 +63,16 @@ export function rotatingLog(logFile: string, maxBytes: number): Writable {
 export function spawnLogged(command: readonly string[], options: LoggedProcessOptions): ChildProcess {
   const [program, args] = supervisedCommand(...resolveCommand(command));
   const log = rotatingLog(options.logFile, options.logMaxBytes);
-  const child = spawn(program, args, { cwd: options.cwd, env: options.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const mark = options.registry.newMark();
+  const child = spawn(program, args, { cwd: options.cwd, env: { ...options.env, [PROCESS_MARK]: mark }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const { pid } = child;
+  const recorded = pid === undefined ? Promise.resolve() : options.registry.record(pid, mark).catch((error: Error) => log.write(`could not record process ${pid}: ${error.message}\n`));
   child.stdout?.pipe(log, { end: false });
   child.stderr?.pipe(log, { end: false });
-  child.on('close', () => log.end());
+  child.on('close', () => {
+    log.end();
+    if (pid !== undefined) void recorded.then(() => options.registry.forget(pid));
+  });
   child.on('error', (error) => log.write(`failed to start ${program}: ${error.message}\n`));
   return child;
 }
