@@ -116,7 +116,15 @@ start_bg() {
   } >>"${LOG_DIR}/${name}.log"
   # fd 9 is the lock of test/env/up: the daemons must not keep it.
   setsid "$@" >>"${LOG_DIR}/${name}.log" 2>&1 </dev/null 9>&- &
-  printf '%s\n%s\n' "$!" "$1" >"${PID_DIR}/${name}.pid"
+  local pid=$! i
+  printf '%s\n%s\n' "${pid}" "$1" >"${PID_DIR}/${name}.pid"
+  # Until the forked shell has exec'd the command, its cmdline is this script's, and
+  # is_running would take a busy machine's slow fork for a process that exited.
+  for ((i = 0; i < 100; i++)); do
+    [[ -r "/proc/${pid}/cmdline" ]] || break
+    tr '\0' '\n' <"/proc/${pid}/cmdline" | grep -qxF -- "$1" && break
+    sleep 0.05
+  done
 }
 
 # signal_bg NAME SIGNAL: send SIGNAL to a process started by start_bg, if alive.
