@@ -67,12 +67,16 @@ function checkAttributes(event: EventEnvelope): string[] {
   return problems;
 }
 
+/** The tenant a `network.notifi.<tenant>` source names, if it names one. */
+export function tenantOfSource(source: string): string | undefined {
+  return source.startsWith(LEGACY_SOURCE_PREFIX) ? source.slice(LEGACY_SOURCE_PREFIX.length) : undefined;
+}
+
 /** Fills `third_party_id`/`parser_id` from `source`/`subject` when the data lacks them. */
 export function withLegacyIdentity(event: EventEnvelope): Record<string, unknown> {
   const data = { ...((event.data as Record<string, unknown> | null | undefined) ?? {}) };
-  if (data.third_party_id === undefined && event.source.startsWith(LEGACY_SOURCE_PREFIX)) {
-    data.third_party_id = event.source.slice(LEGACY_SOURCE_PREFIX.length);
-  }
+  const sourceTenant = tenantOfSource(event.source);
+  if (data.third_party_id === undefined && sourceTenant !== undefined) data.third_party_id = sourceTenant;
   if (data.parser_id === undefined && event.subject) {
     data.parser_id = event.subject;
   }

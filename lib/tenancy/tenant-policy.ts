@@ -1,5 +1,5 @@
-import type { Command } from '../events/incoming.ts';
-import { EventKind, LEGACY_SOURCE_PREFIX } from '../events/types.ts';
+import { tenantOfSource, type Command } from '../events/incoming.ts';
+import { EventKind } from '../events/types.ts';
 import { canHoldSecrets } from '../naming.ts';
 
 /**
@@ -37,11 +37,6 @@ export interface TenantRules {
   allowedBuckets: readonly string[];
   /** Strict mode: the CloudEvent sources allowed to act for each tenant. */
   tenantSources?: Readonly<Record<string, readonly string[]>> | undefined;
-}
-
-/** The tenant a `network.notifi.<tenant>` source names, if it names one. */
-export function tenantOfSource(source: string): string | undefined {
-  return source.startsWith(LEGACY_SOURCE_PREFIX) ? source.slice(LEGACY_SOURCE_PREFIX.length) : undefined;
 }
 
 /** The key prefix every store key of this tenant starts with, e.g. `sources/acme/`. */
