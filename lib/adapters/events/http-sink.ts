@@ -52,7 +52,10 @@ function fitsHeaders(headers: Record<string, string>): boolean {
  * An event without data is sent without a body and without a content type.
  */
 export function httpMessage(event: EventEnvelope): HttpMessage {
-  const cloudEvent = toCloudEvent(event);
+  return messageOf(toCloudEvent(event));
+}
+
+function messageOf(cloudEvent: CloudEvent<unknown>): HttpMessage {
   const message = binary(cloudEvent);
   if (fitsHeaders(message.headers)) return message;
   const structured = HTTP.structured(cloudEvent);
@@ -64,8 +67,9 @@ export function httpMessage(event: EventEnvelope): HttpMessage {
  * in binary mode, or a structured-mode reply when the attributes cannot be headers.
  */
 export function replyOf(event: EventEnvelope): CloudEvent<unknown> | { statusCode: number; headers: Record<string, string>; body: string | undefined } {
-  const { mode, headers, body } = httpMessage(event);
-  return mode === 'binary' ? toCloudEvent(event) : { statusCode: 200, headers, body };
+  const cloudEvent = toCloudEvent(event);
+  const { mode, headers, body } = messageOf(cloudEvent);
+  return mode === 'binary' ? cloudEvent : { statusCode: 200, headers, body };
 }
 
 /** Posts events to a broker (Knative's K_SINK, or the embedded broker's ingress). */
