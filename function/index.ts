@@ -11,7 +11,7 @@ import type { Context } from 'faas-js-runtime';
 import { replyOf } from '../lib/adapters/events/http-sink.ts';
 import { isApiServerEvent } from '../lib/events/apiserver.ts';
 import { toEnvelope, type EventEnvelope } from '../lib/events/envelope.ts';
-import { asPlatformError, permanent } from '../lib/errors.ts';
+import { asPlatformError, permanent, transient } from '../lib/errors.ts';
 import type { PipelineDeps } from '../lib/pipeline/deps.ts';
 import { dispatch } from '../lib/pipeline/dispatch.ts';
 import { ObjectReconciler, resync } from '../lib/pipeline/resync.ts';
@@ -20,7 +20,7 @@ import { eventKindLabel } from '../lib/observability/labels.ts';
 import { withLogContext } from '../lib/observability/log-context.ts';
 import { metrics } from '../lib/observability/metrics.ts';
 import { currentTraceparent, exemplarLabels, inSpan, SpanKind, SpanStatusCode } from '../lib/observability/tracing.ts';
-import { createFunctionContext, type FunctionContext } from './builder-deps.ts';
+import { createFunctionContext, SINK_MISSING, SINK_MISSING_MESSAGE, type FunctionContext } from './builder-deps.ts';
 
 let context: Promise<FunctionContext> | undefined;
 const shutdownHooks: Array<() => Promise<void>> = [];
@@ -65,7 +65,8 @@ function startResync(ctx: FunctionContext, intervalSeconds: number): () => Promi
 
 export async function init(): Promise<void> {
   const ctx = await functionContext();
-  if (ctx.resyncIntervalSeconds !== undefined) onShutdown(startResync(ctx, ctx.resyncIntervalSeconds));
+  // Without a sink a pass could only fail its announcements; the revision with K_SINK resyncs.
+  if (ctx.resyncIntervalSeconds !== undefined && !ctx.awaitingSink) onShutdown(startResync(ctx, ctx.resyncIntervalSeconds));
 }
 
 interface HttpReply {
@@ -82,6 +83,8 @@ async function watch(ctx: FunctionContext, envelope: EventEnvelope): Promise<Htt
   if (ctx.role === 'builder' || !ctx.watchNamespace) {
     throw permanent('WrongRole', 'This instance does not watch Kubernetes objects (KL_ROLE and the backend decide)', [], 400);
   }
+  // Refused before anything is reconciled: the object is left as it was, for the delivery that comes again.
+  if (ctx.awaitingSink) throw transient(SINK_MISSING, SINK_MISSING_MESSAGE);
   const decision = decideWatchEvent(envelope, ctx.watchNamespace);
   if (decision.action === 'ignore') return jsonReply(200, { ignored: decision.why });
   if (!recentWatchEvents.add(decision.dedupeKey)) {
@@ -179,6 +182,15 @@ export function liveness(): string {
   return 'OK';
 }
 
-export function readiness(): string {
-  return 'OK';
+/** The part of faas-js-runtime's reply (fastify's) a health check sets. */
+interface ProbeReply {
+  code(statusCode: number): unknown;
+}
+
+/** Not ready while a job-watcher waits for K_SINK, so that Knative routes it no event. */
+export async function readiness(_request: unknown, reply: ProbeReply): Promise<string> {
+  const ctx = await functionContext();
+  if (!ctx.awaitingSink) return 'OK';
+  reply.code(503);
+  return SINK_MISSING_MESSAGE;
 }

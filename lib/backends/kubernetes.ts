@@ -2,13 +2,14 @@ import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { createStore } from '../adapters/store/create-store.ts';
 import type { Config } from '../config/schema.ts';
-import { s3ForcePathStyle } from '../config/load.ts';
+import { ConfigError, s3ForcePathStyle } from '../config/load.ts';
+import { buildEngine } from '../kubernetes/build-engines/registry.ts';
 import type { BuildJobSettings } from '../kubernetes/build-job.ts';
 import { instrumentDeployer, instrumentExecutor, instrumentSink, instrumentStore } from '../observability/instrumented-ports.ts';
 import { reportBuildsFrom } from '../observability/metrics.ts';
 import type { PipelineDeps } from '../pipeline/deps.ts';
 import type { EventSink } from '../ports/event-sink.ts';
-import { pipelineSettings, tenantPolicy } from './settings.ts';
+import { imageRepository, pipelineSettings, tenantPolicy } from './settings.ts';
 
 const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 const DEFAULT_NAMESPACE = 'knative-lambda';
@@ -28,7 +29,9 @@ export function buildJobSettings(config: Config, namespace: string): BuildJobSet
   return {
     namespace,
     kanikoImage: config.KL_KANIKO_IMAGE,
-    imageRepository: config.KL_IMAGE_REPOSITORY,
+    buildkitImage: config.KL_BUILDKIT_IMAGE,
+    buildContextImage: config.KL_BUILD_CONTEXT_IMAGE,
+    imageRepository: imageRepository(config),
     registryInsecure: config.KL_REGISTRY_INSECURE,
     registrySecret: config.KL_REGISTRY_SECRET,
     storeSecret: config.KL_STORE_SECRET,
@@ -45,12 +48,14 @@ export function buildJobSettings(config: Config, namespace: string): BuildJobSet
 }
 
 /**
- * Kaniko Jobs and Knative Services. The Kubernetes client is loaded only here: the
- * embedded backend never pays for it. Kaniko reads its context from S3, so this backend
- * needs the S3 store.
+ * Build Jobs of the configured engine and Knative Services. The Kubernetes client is loaded
+ * only here: the embedded backend never pays for it. Build pods read their context from
+ * S3, so this backend needs the S3 store.
  */
 export async function createKubernetesBackend(config: Config, options: { sink: EventSink; log: Logger; kubeconfig?: string; reportBuilds: boolean }): Promise<KubernetesBackend> {
-  if (config.KL_STORE !== 's3') throw new Error('The Kubernetes backend needs KL_STORE=s3: Kaniko reads build contexts from the store');
+  if (config.KL_STORE !== 's3') throw new ConfigError([`KL_STORE ${config.KL_STORE}: the Kubernetes backend needs KL_STORE=s3, since build pods read their context from the store (docs/DEPLOYMENT.md)`]);
+  // Before anything loads: without a registry nothing can be built or deployed.
+  imageRepository(config);
   const { KubeConfig } = await import('@kubernetes/client-node');
   const { JobBuildExecutor } = await import('../adapters/kubernetes/job-build-executor.ts');
   const { KnativeDeployer } = await import('../adapters/kubernetes/knative-deployer.ts');
@@ -59,7 +64,7 @@ export async function createKubernetesBackend(config: Config, options: { sink: E
   else kubeConfig.loadFromDefault();
   const namespace = await namespaceOf(config);
   const store = await createStore(config);
-  const executor = instrumentExecutor(new JobBuildExecutor(kubeConfig, buildJobSettings(config, namespace), store), 'kubernetes');
+  const executor = instrumentExecutor(new JobBuildExecutor(kubeConfig, buildJobSettings(config, namespace), store, buildEngine(config.KL_BUILD_ENGINE)), 'kubernetes');
   const deps: PipelineDeps = {
     settings: pipelineSettings(config),
     tenants: tenantPolicy(config),

@@ -2,6 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { bucketName } from '../events/payloads.ts';
+import { buildEngineNames, DEFAULT_BUILD_ENGINE } from '../kubernetes/build-engines/registry.ts';
 import { DEFAULT_FUNCTION_SERVICE_ACCOUNT } from '../kubernetes/knative-service.ts';
 
 /** Default data directory: one per user, so the CLI and the platform agree from any working directory. */
@@ -198,16 +199,30 @@ export const configSchema = z.object({
   KL_IMAGE_REPOSITORY: z
     .string()
     .regex(/^[a-z0-9.-]+(?::\d+)?(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)+$/, 'must be <registry>/<path>, e.g. registry.example.com/functions')
-    .default('registry.knative-lambda.svc.cluster.local:5000/functions')
-    .describe('Kubernetes backend: images are pushed to `<this>/<function name>:sha256-<context digest>`, the layer cache to `<this>/cache`.'),
+    .optional()
+    .describe('Kubernetes backend, required: images are pushed to `<this>/<function name>:sha256-<context digest>`, the layer cache to `<this>/cache`. No default: config/ deploys no registry (its optional in-cluster-registry component sets this), so the builder and the job-watcher refuse to start without it, or with a host under `.invalid` (the placeholder in config/configmap.yaml). See docs/DEPLOYMENT.md.'),
   KL_REGISTRY_INSECURE: booleanString
     .default(false)
-    .describe('Kubernetes backend: push to the registry over plain HTTP (Kaniko `--insecure`), for an in-cluster registry without TLS.'),
+    .describe('Kubernetes backend: push to the registry over plain HTTP (Kaniko `--insecure`, BuildKit `registry.insecure=true`), for an in-cluster registry without TLS.'),
+  KL_BUILD_ENGINE: z
+    .enum(buildEngineNames)
+    .default(DEFAULT_BUILD_ENGINE.name)
+    .describe('Kubernetes backend: what builds function images. `kaniko`: one root container with a few capabilities, seccomp RuntimeDefault. `buildkit`: rootless BuildKit, non-root in a user namespace, seccomp and AppArmor Unconfined for its container (the namespace needs the `privileged` Pod Security level). See docs/DEPLOYMENT.md, "Choosing a build engine".'),
   KL_KANIKO_IMAGE: z
     .string()
     .min(1)
-    .default('docker.io/martizih/kaniko:v1.25.1')
-    .describe('Kubernetes backend: Kaniko executor image. The default is the maintained fork (github.com/osscontainertools/kaniko); the upstream project was archived in June 2025. See docs/DEPLOYMENT.md.'),
+    .default('docker.io/martizih/kaniko:v1.28.5')
+    .describe('Kubernetes backend, Kaniko engine: executor image. The default is the maintained fork (github.com/osscontainertools/kaniko); the upstream project was archived in June 2025. See docs/DEPLOYMENT.md.'),
+  KL_BUILDKIT_IMAGE: z
+    .string()
+    .min(1)
+    .default('docker.io/moby/buildkit:v0.34.0-rootless')
+    .describe('Kubernetes backend, BuildKit engine: the rootless BuildKit image (a `-rootless` tag of moby/buildkit: it runs `buildctl-daemonless.sh` as uid 1000).'),
+  KL_BUILD_CONTEXT_IMAGE: z
+    .string()
+    .min(1)
+    .default('ghcr.io/knative-lambda/knative-lambda:0.1.0')
+    .describe('Kubernetes backend, BuildKit engine: image of the init container that fetches the build context from the store for BuildKit, which cannot read S3. The platform\'s own image: keep it the image config/ deploys.'),
   KL_REGISTRY_SECRET: z
     .string()
     .min(1)

@@ -1,11 +1,14 @@
-import type { V1Job } from '@kubernetes/client-node';
+import type { V1EnvVar, V1Job, V1ResourceRequirements, V1Volume } from '@kubernetes/client-node';
 import { imageTag, Labels } from '../naming.ts';
 import type { BuildRequest } from '../ports/build-executor.ts';
+import { BUILD_ENGINE_LABEL, type BuildEngine } from './build-engines/engine.ts';
 
-/** Settings of the Kaniko build, from the configuration. */
+/** Settings of the build Jobs, from the configuration; each engine takes its image from them. */
 export interface BuildJobSettings {
   namespace: string;
   kanikoImage: string;
+  buildkitImage: string;
+  buildContextImage: string;
   imageRepository: string;
   registryInsecure: boolean;
   registrySecret: string;
@@ -21,39 +24,44 @@ export interface BuildJobSettings {
   podAnnotations: Record<string, string>;
 }
 
-export const KANIKO_CONTAINER = 'kaniko';
-/** Kaniko writes the pushed digest here; the kubelet turns it into the container's termination message. */
+/** What an engine writes here the kubelet turns into the container's termination message: the pushed digest. */
 export const TERMINATION_MESSAGE_PATH = '/dev/termination-log';
+/** The pod volume holding the registry credentials Secret as a Docker config.json. */
+export const REGISTRY_CREDENTIALS_VOLUME = 'registry-credentials';
+const DOCKER_CONFIG_FILE = 'config.json';
 
 export function imageDestination(settings: Pick<BuildJobSettings, 'imageRepository'>, functionName: string, contentDigest: string): string {
   return `${settings.imageRepository}/${functionName}:${imageTag(contentDigest)}`;
 }
 
+/** The repository of the layer cache, next to the function images. */
+export function cacheRepository(settings: Pick<BuildJobSettings, 'imageRepository'>): string {
+  return `${settings.imageRepository}/cache`;
+}
+
+/** Requests = limits: a build gets what it asked for and never more. */
+export function buildResources(settings: Pick<BuildJobSettings, 'cpu' | 'memory'>): V1ResourceRequirements {
+  const amounts = { cpu: settings.cpu, memory: settings.memory };
+  return { requests: amounts, limits: amounts };
+}
+
+/** The store credentials as references to their Secret: the values are never part of the Job. */
+export function storeCredentialsEnv(settings: Pick<BuildJobSettings, 'storeSecret'>): V1EnvVar[] {
+  return ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'].map((key) => ({ name: key, valueFrom: { secretKeyRef: { name: settings.storeSecret, key } } }));
+}
+
+/** The registry credentials Secret (kubernetes.io/dockerconfigjson), mounted as a Docker config.json. */
+export function registryCredentialsVolume(settings: Pick<BuildJobSettings, 'registrySecret'>): V1Volume {
+  return { name: REGISTRY_CREDENTIALS_VOLUME, secret: { secretName: settings.registrySecret, items: [{ key: '.dockerconfigjson', path: DOCKER_CONFIG_FILE }] } };
+}
+
 /**
- * Pure: the Kaniko Job for one build. The context is read straight from the store; the
- * registry credentials are a mounted Secret and the store credentials Secret references,
- * so no secret value is ever part of the Job.
+ * Pure: the Job for one build, its pod made by `engine`. The Job runs under the build
+ * identity, without a token, bounded in time; its labels name the engine that reads its
+ * pods later. No secret value is ever part of it: the engines reference the Secrets.
  */
-export function buildJobManifest(request: BuildRequest, contextUrl: string, settings: BuildJobSettings): V1Job {
-  const labels = { ...request.labels, [Labels.Component]: 'build' };
-  const args = [
-    `--context=${contextUrl}`,
-    '--dockerfile=Dockerfile',
-    `--destination=${imageDestination(settings, request.functionName, request.contentDigest)}`,
-    '--cache=true',
-    `--cache-repo=${settings.imageRepository}/cache`,
-    `--digest-file=${TERMINATION_MESSAGE_PATH}`,
-    '--reproducible',
-    '--single-snapshot',
-    ...(settings.registryInsecure ? ['--insecure', '--insecure-pull'] : []),
-  ];
-  const storeEnv = [
-    { name: 'AWS_REGION', value: settings.storeRegion },
-    { name: 'AWS_ACCESS_KEY_ID', valueFrom: { secretKeyRef: { name: settings.storeSecret, key: 'AWS_ACCESS_KEY_ID' } } },
-    { name: 'AWS_SECRET_ACCESS_KEY', valueFrom: { secretKeyRef: { name: settings.storeSecret, key: 'AWS_SECRET_ACCESS_KEY' } } },
-    ...(settings.storeEndpoint ? [{ name: 'S3_ENDPOINT', value: settings.storeEndpoint }] : []),
-    ...(settings.storeForcePathStyle ? [{ name: 'S3_FORCE_PATH_STYLE', value: 'true' }] : []),
-  ];
+export function buildJobManifest(request: BuildRequest, contextUrl: string, settings: BuildJobSettings, engine: BuildEngine): V1Job {
+  const labels = { ...request.labels, [Labels.Component]: 'build', [BUILD_ENGINE_LABEL]: engine.name };
   return {
     apiVersion: 'batch/v1',
     kind: 'Job',
@@ -69,28 +77,7 @@ export function buildJobManifest(request: BuildRequest, contextUrl: string, sett
           serviceAccountName: settings.serviceAccount,
           automountServiceAccountToken: false,
           enableServiceLinks: false,
-          securityContext: { seccompProfile: { type: 'RuntimeDefault' } },
-          containers: [
-            {
-              name: KANIKO_CONTAINER,
-              image: settings.kanikoImage,
-              args,
-              env: storeEnv,
-              resources: { requests: { cpu: settings.cpu, memory: settings.memory }, limits: { cpu: settings.cpu, memory: settings.memory } },
-              terminationMessagePath: TERMINATION_MESSAGE_PATH,
-              terminationMessagePolicy: 'FallbackToLogsOnError',
-              // Kaniko unpacks base images as root: it needs uid 0 and these capabilities, nothing more.
-              securityContext: {
-                runAsUser: 0,
-                runAsNonRoot: false,
-                allowPrivilegeEscalation: false,
-                privileged: false,
-                capabilities: { drop: ['ALL'], add: ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'SETGID', 'SETUID'] },
-              },
-              volumeMounts: [{ name: 'registry-credentials', mountPath: '/kaniko/.docker', readOnly: true }],
-            },
-          ],
-          volumes: [{ name: 'registry-credentials', secret: { secretName: settings.registrySecret, items: [{ key: '.dockerconfigjson', path: 'config.json' }] } }],
+          ...engine.pod(request, contextUrl, settings),
         },
       },
     },

@@ -1,25 +1,51 @@
-import type { V1Job, V1Pod } from '@kubernetes/client-node';
+import type { V1ContainerStatus, V1Job, V1Pod } from '@kubernetes/client-node';
 import { Annotations, Labels } from '../naming.ts';
 import type { BuildFailureReason, BuildRecord } from '../ports/build-executor.ts';
 import type { ServiceRecord, ServiceSpec } from '../ports/deployer.ts';
-import { KANIKO_CONTAINER } from './build-job.ts';
+import type { BuildEngine } from './build-engines/engine.ts';
 import type { KnativeServiceObject } from './knative-service.ts';
 
-/** What the Job's pods tell beyond the Job: the digest Kaniko pushed, and the end of the log. */
+/** What the Job's pods tell beyond the Job: the digest the engine pushed, what its container said on exit, and the end of the log. */
 export interface BuildPodReport {
+  digest?: string | undefined;
   terminationMessage?: string | undefined;
   logTail?: string | undefined;
 }
 
-const DIGEST = /^sha256:[0-9a-f]{64}$/;
+function statusesOf(pod: V1Pod): V1ContainerStatus[] {
+  return [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])];
+}
 
-export function terminationMessageOf(pods: V1Pod[]): string | undefined {
+/** The termination message of `container` in the first of the pods that has one. */
+function terminationMessageOf(pods: V1Pod[], container: string): string | undefined {
   for (const pod of pods) {
-    const status = pod.status?.containerStatuses?.find((c) => c.name === KANIKO_CONTAINER);
+    const status = statusesOf(pod).find((c) => c.name === container);
     const message = status?.state?.terminated?.message ?? status?.lastState?.terminated?.message;
     if (message) return message.trim();
   }
   return undefined;
+}
+
+/** The first container, init containers first, that exited with an error: where a failure is told. */
+function failedContainerOf(pods: V1Pod[]): string | undefined {
+  for (const pod of pods) {
+    const failed = statusesOf(pod).find((c) => (c.state?.terminated?.exitCode ?? 0) !== 0);
+    if (failed) return failed.name;
+  }
+  return undefined;
+}
+
+/**
+ * Pure: the pods of a finished build Job as its engine reports through them: the digest
+ * from whichever attempt pushed one; the termination message of the container that failed,
+ * or else of the engine's reporting container; the container whose log tells why it failed.
+ */
+export function readBuildPods(pods: V1Pod[], engine: BuildEngine): Omit<BuildPodReport, 'logTail'> & { failedContainer?: string | undefined } {
+  const reported = pods.map((pod) => terminationMessageOf([pod], engine.reportingContainer)).filter((message) => message !== undefined);
+  const digest = reported.map((message) => engine.digestFrom(message)).find((found) => found !== undefined);
+  const failedContainer = failedContainerOf(pods);
+  const terminationMessage = failedContainer ? terminationMessageOf(pods, failedContainer) : reported[0];
+  return { digest, terminationMessage, failedContainer };
 }
 
 function condition(job: V1Job, type: string): { reason?: string; message?: string; lastTransitionTime?: Date } | undefined {
@@ -54,13 +80,12 @@ export function buildRecordFromJob(job: V1Job, imageRepository: string, report: 
     status: { phase: 'Pending', startTime: iso(job.status?.startTime), announced: annotations[Annotations.Announced] === 'true' },
   };
   if (complete) {
-    const digest = report.terminationMessage;
-    if (digest && DIGEST.test(digest)) {
-      return { ...base, status: { ...base.status, phase: 'Succeeded', completionTime: iso(job.status?.completionTime ?? complete.lastTransitionTime), image: `${imageRepository}/${functionName}@${digest}` } };
+    if (report.digest) {
+      return { ...base, status: { ...base.status, phase: 'Succeeded', completionTime: iso(job.status?.completionTime ?? complete.lastTransitionTime), image: `${imageRepository}/${functionName}@${report.digest}` } };
     }
     return {
       ...base,
-      status: { ...base.status, phase: 'Failed', reason: 'ExecutorError', message: `The build finished without reporting an image digest (termination message: ${JSON.stringify(digest ?? '')})`, completionTime: iso(job.status?.completionTime), logTail: report.logTail },
+      status: { ...base.status, phase: 'Failed', reason: 'ExecutorError', message: `The build finished without reporting an image digest (termination message: ${JSON.stringify(report.terminationMessage ?? '')})`, completionTime: iso(job.status?.completionTime), logTail: report.logTail },
     };
   }
   if (failed) {

@@ -21,7 +21,9 @@ const TARGETS: Record<string, 'build' | 'service'> = {
  * Pure: which object an ApiServerSource event is about, and whether it is ours. The decision
  * never depends on add versus update: the reconcile step reads the object's current state.
  * Deletes need nothing (a deleted Job's outcome was announced or no longer matters).
- * Event ids are new on every send, so duplicates are recognised by uid + resourceVersion.
+ * An id names one watch event (the adapter's retries and a broker's redeliveries keep it), not
+ * the object's state, which can come again under another id (a second adapter replica, a watch
+ * re-established after it expired): duplicates are recognised by uid + resourceVersion.
  */
 export function decideWatchEvent(event: EventEnvelope, namespace: string): WatchDecision {
   if (event.type !== ApiServerEventType.Add && event.type !== ApiServerEventType.Update && event.type !== ApiServerEventType.Delete) {

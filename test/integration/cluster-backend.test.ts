@@ -1,22 +1,32 @@
 // The cluster backend on the real control plane: the builder and the job-watcher
 // run as processes with the identities and Roles of config/, against the real
-// kube-apiserver (RBAC on), Job controller and kwok, with sources in MinIO. No
-// Knative controller runs: pretendKnativeServingMarksReady plays its part.
-import { execFile } from "node:child_process";
+// kube-apiserver (RBAC on, the upstream CRDs, strict field validation on what they
+// write), Job controller and kwok, with sources in MinIO. The real ApiServerSource
+// receive adapter, run for eventing/apiserversource.yaml, feeds the job-watcher. No
+// Knative Serving controller runs: pretendKnativeServingMarksReady plays its part.
+import { execFile, spawn } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import * as k8s from "@kubernetes/client-node";
 import { HTTP, type CloudEvent } from "cloudevents";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { admitCloudEvent } from "../../lib/events/admission.ts";
+import { toEnvelope } from "../../lib/events/envelope.ts";
 import { Annotations, functionName, Labels } from "../../lib/naming.ts";
-import { startApiServerSourceHarness, type Harness } from "./support/apiserversource-harness.ts";
+import { decideWatchEvent } from "../../lib/pipeline/watch-event.ts";
+import { objectOf, showAdapterLogsOnFailure, startApiServerSourceAdapter, type RecordedRequest, type RunningAdapter } from "./support/apiserversource-adapter.ts";
 import { clusterFunctionEnv, TEST_NAMESPACE, TEST_REPOSITORY, uploadSource } from "./support/cluster-function.ts";
-import { requireKubernetes, requireS3, requireTool, type TestEnv } from "./support/env.ts";
+import { requireKubernetes, requireReference, requireS3, requireTool, type TestEnv } from "./support/env.ts";
 import { KNATIVE_SERVICE, pretendKnativeServingMarksReady } from "./support/knative.ts";
 import { adminKubeConfig, adminKubeconfigPath, kubeConfigForServiceAccount, waitFor, type Identity } from "./support/kubernetes.ts";
 import { startEventCollector, startFunction, startTraceCollector, type FunctionProcess } from "./support/platform-processes.ts";
+import { startStrictApiServer, type StrictApiServer } from "./support/strict-apiserver.ts";
 
 const execFileAsync = promisify(execFile);
+/** Headers of one HTTP connection, not of the event: left out when a captured request is sent again. */
+const CONNECTION_HEADERS = new Set(["host", "content-length", "accept-encoding", "user-agent"]);
 const NAMESPACE = TEST_NAMESPACE;
 const PREFIX = "network.notifi.lambda";
 const REPOSITORY = TEST_REPOSITORY;
@@ -36,13 +46,28 @@ let watcherIdentity: Identity;
 let collector: Awaited<ReturnType<typeof startEventCollector>>;
 let traces: Awaited<ReturnType<typeof startTraceCollector>>;
 let watcher: FunctionProcess;
-let harness: Harness;
+let strict: StrictApiServer;
+let adapter: RunningAdapter;
 const builders: Record<"ok" | "failing" | "slow", FunctionProcess> = {} as never;
 const tenant = `it${randomBytes(4).toString("hex")}`;
 
 async function kubectl(...args: string[]): Promise<string> {
   const { stdout } = await execFileAsync(requireTool("kubectl"), ["--kubeconfig", adminKubeconfigPath(), ...args], { maxBuffer: 16 * 1024 * 1024 });
   return stdout;
+}
+
+/** kubectl as `identity`, reading `input`; never throws (the strict proxy answering it runs in this process, so no sync call). */
+function kubectlWithInput(identity: Identity, input: string, ...args: string[]): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(requireTool("kubectl"), ["--kubeconfig", identity.kubeconfigPath, ...args], { stdio: ["pipe", "ignore", "pipe"] });
+  const stderr: Buffer[] = [];
+  child.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
+  child.stdin.end(input);
+  return new Promise((resolve) => child.on("close", (code) => resolve({ code, stderr: Buffer.concat(stderr).toString("utf8") })));
+}
+
+/** A function's identity from config/, talking to the apiserver with strict field validation. */
+async function strictServiceAccount(name: string): Promise<Identity> {
+  return strict.identityFor(await kubeConfigForServiceAccount(NAMESPACE, name));
 }
 
 function functionEnv(role: string, identity: Identity, extra: Record<string, string> = {}): Record<string, string> {
@@ -57,6 +82,29 @@ function functionEnv(role: string, identity: Identity, extra: Record<string, str
 
 function upload(parserId: string, location: string): Promise<{ key: string; hash: string }> {
   return uploadSource(env, tenant, parserId, location);
+}
+
+interface CapturedEvent {
+  file: string;
+  /** Lower-cased, as a Node.js server receives them. */
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** The requests the real ApiServerSource adapter sent (directly, and through a RabbitMQ broker), captured in ../shared/reference/events. */
+function referenceEvents(): CapturedEvent[] {
+  const dir = requireReference("events");
+  return readdirSync(dir)
+    .filter((file) => file.startsWith("apiserversource-") && file.endsWith(".real.json"))
+    .map((file) => {
+      const captured = JSON.parse(readFileSync(join(dir, file), "utf8")) as { headers: Record<string, string>; body: unknown };
+      const headers = Object.fromEntries(Object.entries(captured.headers).map(([name, value]) => [name.toLowerCase(), value]));
+      return { file, headers, body: JSON.stringify(captured.body) };
+    });
+}
+
+function forwardableHeaders(headers: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).filter(([name]) => !CONNECTION_HEADERS.has(name)));
 }
 
 interface Sent {
@@ -90,23 +138,29 @@ beforeAll(async () => {
   admin = await adminKubeConfig();
   batch = admin.makeApiClient(k8s.BatchV1Api);
   custom = admin.makeApiClient(k8s.CustomObjectsApi);
-  await kubectl("apply", "--server-side", "--force-conflicts", "-k", "config/");
-  builderIdentity = await kubeConfigForServiceAccount(NAMESPACE, "knative-lambda-builder");
-  watcherIdentity = await kubeConfigForServiceAccount(NAMESPACE, "knative-lambda-job-watcher");
+  await kubectl("apply", "--server-side", "--force-conflicts", "--validate=strict", "-k", "config/");
+  strict = await startStrictApiServer();
+  builderIdentity = await strictServiceAccount("knative-lambda-builder");
+  watcherIdentity = await strictServiceAccount("knative-lambda-job-watcher");
   collector = await startEventCollector();
   traces = await startTraceCollector();
   watcher = await startFunction("job-watcher", functionEnv("job-watcher", watcherIdentity));
   builders.ok = await startFunction("builder", functionEnv("builder", builderIdentity, { KL_BUILD_POD_ANNOTATIONS: JSON.stringify({ [`${KWOK}/termination-message`]: PUSHED_DIGEST }) }));
   builders.failing = await startFunction("builder-failing", functionEnv("builder", builderIdentity, { KL_BUILD_POD_ANNOTATIONS: JSON.stringify({ [`${KWOK}/outcome`]: "fail", [`${KWOK}/termination-message`]: "error building image: RUN npm ci returned 1" }) }));
   builders.slow = await startFunction("builder-slow", functionEnv("builder", builderIdentity, { KL_BUILD_TIMEOUT_SECONDS: "3", KL_BUILD_POD_ANNOTATIONS: JSON.stringify({ [`${KWOK}/run-duration`]: "300s" }) }));
-  harness = await startApiServerSourceHarness(admin, NAMESPACE, `${Labels.ManagedBy}=knative-lambda,${Labels.ThirdPartyId}=${tenant}`, watcher.url);
+  // The namespace is shared with the other test files' runs and with earlier runs: this
+  // run's tenant label keeps their objects' changes from reaching this run's job-watcher.
+  adapter = await startApiServerSourceAdapter({ namespace: NAMESPACE, target: watcher.url, extraLabels: { [Labels.ThirdPartyId]: tenant } });
 }, 180_000);
 
+afterEach(showAdapterLogsOnFailure);
+
 afterAll(async () => {
-  harness?.stop();
+  await adapter?.stop();
   await Promise.all([watcher, ...Object.values(builders)].filter(Boolean).map((p) => p.stop()));
   await collector?.close();
   await traces?.close();
+  await strict?.close();
 });
 
 describe("a build that succeeds, from build.start to service.ready", () => {
@@ -186,11 +240,30 @@ describe("a build that succeeds, from build.start to service.ready", () => {
     expect(reconcile.parentSpanId).toBe(builderSpan.spanId);
   });
 
-  it("redelivered and out-of-order Job events announce nothing twice", async () => {
-    const jobEvents = harness.sent.filter((e) => e.object.metadata.name === started.reply?.data?.build_id);
-    expect(jobEvents.length).toBeGreaterThan(1);
-    for (const event of [...jobEvents].reverse()) expect(await harness.resend(event)).toBe(200);
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+  it("the adapter sent the Job's and the Service's changes, and the job-watcher took every one", async () => {
+    const buildId = String(started.reply?.data?.build_id);
+    const jobEvents = adapter.requestsFor(buildId);
+    expect(jobEvents[0]?.headers["ce-type"]).toBe("dev.knative.apiserver.resource.add");
+    expect(jobEvents.some((r) => objectOf(r).metadata.annotations?.[Annotations.Announced] === "true")).toBe(true);
+    expect(adapter.requestsFor(fn()).map((r) => r.headers["ce-type"])).toContain("dev.knative.apiserver.resource.update");
+    expect(adapter.requests.filter((r) => r.status !== 200).map((r) => `${r.headers["ce-type"]} ${r.headers["ce-name"]}: ${r.status}`)).toEqual([]);
+  });
+
+  it("redelivered and out-of-order Job and Service events announce nothing twice, even to a job-watcher that just started", async () => {
+    const names = new Set([String(started.reply?.data?.build_id), fn()]);
+    const events = adapter.requests.filter((r) => names.has(r.headers["ce-name"]!));
+    expect(events.length).toBeGreaterThan(2);
+    // A broker redelivers what the adapter sent as it was, id included; here newest first.
+    const newestFirst: RecordedRequest[] = [...events].reverse();
+    for (const request of newestFirst) expect(await adapter.redeliver(request)).toBe(200);
+    // A new job-watcher remembers no event it handled: only the announced marks on the objects keep it quiet.
+    const fresh = await startFunction("job-watcher-fresh", functionEnv("job-watcher", watcherIdentity));
+    try {
+      for (const request of newestFirst) expect(await adapter.redeliver(request, fresh.url)).toBe(200);
+    } finally {
+      await fresh.stop();
+    }
+    // Each answer came after its reconcile ran: anything announced again would be here.
     expect(emitted("build.complete", fn())).toHaveLength(1);
     expect(emitted("service.ready", fn())).toHaveLength(1);
   });
@@ -216,6 +289,12 @@ describe("a build that succeeds, from build.start to service.ready", () => {
       }
     });
     await waitFor("the Jobs to be gone", async () => (await batch.listNamespacedJob({ namespace: NAMESPACE, labelSelector: `${Labels.Function}=${fn()}` })).items.length === 0);
+    const deletions = (name: string) => adapter.requestsFor(name).filter((r) => r.headers["ce-type"] === "dev.knative.apiserver.resource.delete");
+    const [jobDeleted, serviceDeleted] = await waitFor("the adapter's delete events", async () => {
+      const found = [deletions(String(started.reply?.data?.build_id))[0], deletions(fn())[0]];
+      return found.every(Boolean) && (found as [RecordedRequest, RecordedRequest]);
+    });
+    expect([jobDeleted.status, serviceDeleted.status]).toEqual([200, 200]);
   });
 });
 
@@ -268,10 +347,42 @@ describe("least privilege, enforced by the real RBAC", () => {
   });
 });
 
+describe("what the real adapter sends, and what the reference events captured from it hold", () => {
+  const namesOf = (headers: Record<string, string>) => Object.keys(headers).filter((name) => name.startsWith("ce-") || name === "content-type").sort();
+
+  it("the adapter run here spells every attribute as the captured adapter did: time, kind, apiversion, name, namespace", async () => {
+    const direct = referenceEvents().find((e) => e.file === "apiserversource-job-delete.real.json")!;
+    const live = adapter.requests.find((r) => r.headers["ce-kind"] === "Job")!;
+    expect(namesOf(live.headers)).toEqual(namesOf(direct.headers));
+    expect(namesOf(live.headers)).toEqual(expect.arrayContaining(["ce-time", "ce-kind", "ce-apiversion", "ce-name", "ce-namespace"]));
+    expect(live.headers["kn-namespace"]).toBe(NAMESPACE);
+  });
+
+  it("the captured events pass the job-watcher's door and parse into what the live ones do", async () => {
+    for (const { file, headers, body } of referenceEvents()) {
+      expect(() => admitCloudEvent(headers, Buffer.from(body)), file).not.toThrow();
+      const decision = decideWatchEvent(toEnvelope(HTTP.toEvent({ headers, body }) as never), String(headers["ce-namespace"]));
+      const object = JSON.parse(body) as { metadata: { name: string; uid: string; resourceVersion: string } };
+      if (headers["ce-type"] === "dev.knative.apiserver.resource.delete") expect(decision, file).toMatchObject({ action: "ignore" });
+      else expect(decision, file).toEqual({ action: "reconcile", target: "build", name: headers["ce-name"], namespace: headers["ce-namespace"], dedupeKey: `${object.metadata.uid}/${object.metadata.resourceVersion}` });
+      const answer = await watcher.post(forwardableHeaders(headers), body);
+      expect(answer.status, `${file}: ${answer.body}`).toBe(200);
+    }
+  });
+
+  it("what the builder and the job-watcher write is validated strictly: a field the schema does not know fails", async () => {
+    const job = { apiVersion: "batch/v1", kind: "Job", metadata: { name: "strict-validation", namespace: NAMESPACE }, spec: { notAJobField: true, template: { spec: { restartPolicy: "Never", containers: [{ name: "c", image: "registry.invalid/x:1" }] } } } };
+    // kubectl asks for no validation at all; the proxy in front of the apiserver makes it strict.
+    const refused = await kubectlWithInput(builderIdentity, JSON.stringify(job), "create", "--dry-run=server", "--validate=false", "-f", "-");
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain('unknown field "spec.notAJobField"');
+  });
+});
+
 describe("the manifests", () => {
-  it("kubectl apply --dry-run=server accepts config/ and eventing/", async () => {
-    expect(await kubectl("apply", "--dry-run=server", "-k", "config/")).toContain("knative-lambda-builder");
-    const eventing = await kubectl("apply", "--dry-run=server", "-k", "eventing/");
+  it("a strict server-side apply of config/ and eventing/ passes the upstream CRDs (dry run)", async () => {
+    expect(await kubectl("apply", "--server-side", "--force-conflicts", "--dry-run=server", "--validate=strict", "-k", "config/")).toContain("knative-lambda-builder");
+    const eventing = await kubectl("apply", "--server-side", "--force-conflicts", "--dry-run=server", "--validate=strict", "-k", "eventing/");
     for (const kind of ["broker.eventing.knative.dev/knative-lambda", "apiserversource.sources.knative.dev/knative-lambda-resources", "sinkbinding.sources.knative.dev/knative-lambda-job-watcher", "trigger.eventing.knative.dev/knative-lambda-build-start"]) {
       expect(eventing).toContain(kind);
     }

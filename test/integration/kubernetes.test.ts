@@ -6,7 +6,10 @@ import { randomBytes } from "node:crypto";
 import { promisify } from "node:util";
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadTestEnv, requireKubernetes, requireTool } from "./support/env.ts";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseAllDocuments } from "yaml";
+import { loadTestEnv, requireKubernetes, requireReference, requireTool } from "./support/env.ts";
 import {
   adminKubeConfig,
   createTestNamespace,
@@ -18,6 +21,33 @@ import {
 import { KNATIVE_SERVICE, pretendKnativeServingMarksReady } from "./support/knative.ts";
 
 const execFileAsync = promisify(execFile);
+/** Writes fail on a field the schema does not know (the apiserver's default only warns and drops it). */
+const STRICT = "Strict";
+/** Every kind the project's manifests and code create, by its CRD's name. */
+const UPSTREAM_CRDS = [
+  "services.serving.knative.dev",
+  "brokers.eventing.knative.dev",
+  "triggers.eventing.knative.dev",
+  "apiserversources.sources.knative.dev",
+  "sinkbindings.sources.knative.dev",
+  "rabbitmqbrokerconfigs.eventing.knative.dev",
+  "prometheusrules.monitoring.coreos.com",
+];
+
+interface CrdDocument {
+  kind: string;
+  metadata: { name: string };
+  spec: { versions: Array<{ name: string; served: boolean; schema?: unknown; subresources?: unknown }> };
+}
+
+/** The CustomResourceDefinitions of ../shared/reference/crds, read in place. */
+function readReferenceCrds(): CrdDocument[] {
+  const dir = requireReference("crds");
+  return readdirSync(dir)
+    .filter((file) => file.endsWith(".yaml"))
+    .flatMap((file) => parseAllDocuments(readFileSync(join(dir, file), "utf8")).map((d) => d.toJSON() as CrdDocument | null))
+    .filter((doc): doc is CrdDocument => doc?.kind === "CustomResourceDefinition");
+}
 
 function jobManifest(name: string, annotations: Record<string, string> = {}): k8s.V1Job {
   return {
@@ -92,6 +122,7 @@ describe("Kubernetes control plane", () => {
     try {
       const created = await batch.createNamespacedJob({
         namespace: ns.name,
+        fieldValidation: STRICT,
         body: jobManifest(name, { [env.kubernetes.kwok.annotations.terminationMessage]: digest }),
       });
       expect(created.metadata?.uid).toBeTruthy();
@@ -135,6 +166,7 @@ describe("Kubernetes control plane", () => {
     const a = env.kubernetes.kwok.annotations;
     await batch.createNamespacedJob({
       namespace: ns.name,
+      fieldValidation: STRICT,
       body: jobManifest(name, { [a.outcome]: "fail", [a.exitCode]: "3", [a.terminationMessage]: "kaniko: push failed" }),
     });
     const failed = await waitFor(`Job ${name} Failed`, async () => {
@@ -164,9 +196,10 @@ describe("Kubernetes control plane", () => {
 
   it("acts as a ServiceAccount (TokenRequest token) with exactly what its Role grants", async () => {
     const rbac = kc.makeApiClient(k8s.RbacAuthorizationV1Api);
-    await core.createNamespacedServiceAccount({ namespace: ns.name, body: { metadata: { name: "job-reader" } } });
+    await core.createNamespacedServiceAccount({ namespace: ns.name, fieldValidation: STRICT, body: { metadata: { name: "job-reader" } } });
     await rbac.createNamespacedRole({
       namespace: ns.name,
+      fieldValidation: STRICT,
       body: {
         metadata: { name: "job-reader" },
         rules: [{ apiGroups: ["batch"], resources: ["jobs"], verbs: ["get", "list", "watch"] }],
@@ -174,6 +207,7 @@ describe("Kubernetes control plane", () => {
     });
     await rbac.createNamespacedRoleBinding({
       namespace: ns.name,
+      fieldValidation: STRICT,
       body: {
         metadata: { name: "job-reader" },
         roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "job-reader" },
@@ -216,30 +250,45 @@ describe("Kubernetes control plane", () => {
     expect(statusCode(err)).toBe(403);
   });
 
-  it("serves the Knative, eventing and PrometheusRule CRDs with a status subresource", async () => {
-    const ext = kc.makeApiClient(k8s.ApiextensionsV1Api);
-    const crds = await ext.listCustomResourceDefinition();
-    const byName = new Map(crds.items.map((c) => [c.metadata?.name, c]));
-    for (const [name, version] of [
-      ["services.serving.knative.dev", "v1"],
-      ["brokers.eventing.knative.dev", "v1"],
-      ["triggers.eventing.knative.dev", "v1"],
-      ["apiserversources.sources.knative.dev", "v1"],
-      ["rabbitmqbrokerconfigs.eventing.knative.dev", "v1alpha1"],
-      ["prometheusrules.monitoring.coreos.com", "v1"],
-    ] as const) {
-      const crd = byName.get(name);
-      expect(crd, `CRD ${name}`).toBeDefined();
-      const v = crd!.spec.versions.find((x) => x.name === version);
-      expect(v?.served, `${name} ${version} served`).toBe(true);
-      expect(v?.subresources?.status, `${name} status subresource`).toBeDefined();
+  it("serves the upstream CRDs of ../shared/reference/crds, schema for schema", async () => {
+    const env = loadTestEnv();
+    const crds = readReferenceCrds();
+    expect(crds.map((c) => c.metadata.name).sort()).toEqual([...UPSTREAM_CRDS].sort());
+    for (const reference of crds) {
+      const { stdout } = await execFileAsync(requireTool("kubectl"), ["--kubeconfig", env.kubernetes.kubeconfig, "get", "crd", reference.metadata.name, "-o", "json"], { maxBuffer: 16 * 1024 * 1024 });
+      const served = JSON.parse(stdout) as CrdDocument;
+      for (const version of reference.spec.versions) {
+        const live = served.spec.versions.find((v) => v.name === version.name);
+        expect(live?.served, `${reference.metadata.name} ${version.name} served`).toBe(true);
+        expect(live?.schema, `${reference.metadata.name} ${version.name} schema`).toEqual(version.schema);
+        expect(live?.subresources, `${reference.metadata.name} ${version.name} subresources`).toEqual(version.subresources);
+      }
     }
+  });
 
+  it("refuses, under strict field validation, a Knative Service field the real schema does not know", async () => {
+    const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+    const body = {
+      apiVersion: "serving.knative.dev/v1",
+      kind: "Service",
+      metadata: { name: "unknown-field" },
+      spec: { template: { spec: { containers: [{ image: "registry.invalid/fn:1", notAContainerField: true }] } } },
+    };
+    const err = await custom.createNamespacedCustomObject({ ...KNATIVE_SERVICE, namespace: ns.name, body, fieldValidation: STRICT, dryRun: "All" }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(statusCode(err)).toBe(400);
+    expect(String((err as Error).message)).toContain("notAContainerField");
+  });
+
+  it("keeps a Knative Service's status for the /status subresource, where the stand-in for Serving writes it", async () => {
     const custom = kc.makeApiClient(k8s.CustomObjectsApi);
     const name = "hello";
     await custom.createNamespacedCustomObject({
       ...KNATIVE_SERVICE,
       namespace: ns.name,
+      fieldValidation: STRICT,
       body: {
         apiVersion: "serving.knative.dev/v1",
         kind: "Service",

@@ -1,8 +1,9 @@
 // The job-watcher's resync on the real control plane. The ApiServerSource adapter sends
 // nothing for objects that exist when it starts, nothing for changes made while it was
-// down, and drops an event after 5 failed sends: here no adapter (no harness) runs while
-// builds end, and the resync alone must finish them. The builder and the job-watcher run
-// as processes with the identities and Roles of config/ (RBAC on).
+// down, and drops an event after 5 failed sends: here builds end while no adapter runs,
+// or while the real one (eventing/apiserversource.yaml) is stopped, and the resync alone
+// must finish them. The builder and the job-watcher run as processes with the identities
+// and Roles of config/ (RBAC on), writing through strict field validation.
 import { randomBytes, randomUUID } from "node:crypto";
 import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -15,12 +16,13 @@ import { HTTP, type CloudEvent } from "cloudevents";
 import { parseAllDocuments } from "yaml";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Annotations, functionName, Labels } from "../../lib/naming.ts";
-import { startApiServerSourceHarness, type Harness } from "./support/apiserversource-harness.ts";
+import { objectOf, showAdapterLogsOnFailure, startApiServerSourceAdapter, type RecordedRequest, type RunningAdapter } from "./support/apiserversource-adapter.ts";
 import { REPO_ROOT, requireKubernetes, requireS3, requireTool, type TestEnv } from "./support/env.ts";
 import { KNATIVE_SERVICE, pretendKnativeServingMarksReady } from "./support/knative.ts";
 import { adminKubeConfig, adminKubeconfigPath, createTestNamespace, kubeConfigForServiceAccount, waitFor, type Identity } from "./support/kubernetes.ts";
 import { clusterFunctionEnv, TEST_NAMESPACE, TEST_REPOSITORY, uploadSource } from "./support/cluster-function.ts";
 import { startFunction, type FunctionProcess } from "./support/platform-processes.ts";
+import { startStrictApiServer, type StrictApiServer } from "./support/strict-apiserver.ts";
 
 const execFileAsync = promisify(execFile);
 const NAMESPACE = TEST_NAMESPACE;
@@ -35,6 +37,9 @@ const STUCK_TIMEOUT_SECONDS = 4;
 /** Long enough for another run of the same step to have emitted, were it not waiting its turn. */
 const HOLD_MS = 5000;
 const PERIOD_SECONDS = 2;
+/** An annotation only this test sets: a change to a Job, which the adapter sends as an update. */
+const TOUCHED = "knative-lambda.test/touched";
+const STRICT = "Strict";
 
 let env: TestEnv;
 let admin: k8s.KubeConfig;
@@ -44,6 +49,7 @@ let custom: k8s.CustomObjectsApi;
 let builderIdentity: Identity;
 let watcherIdentity: Identity;
 let sink: GatedCollector;
+let strict: StrictApiServer;
 const builders: Record<"ok" | "stuck", FunctionProcess> = {} as never;
 const tenant = `rs${randomBytes(4).toString("hex")}`;
 const fn = (parser: string) => functionName({ thirdPartyId: tenant, parserId: parser });
@@ -92,19 +98,32 @@ function functionEnv(role: string, identity: Identity, extra: Record<string, str
 }
 
 const watchers: FunctionProcess[] = [];
-const harnesses: Harness[] = [];
+const adapters: RunningAdapter[] = [];
 
-/** A job-watcher, stopped after the test (with any harness feeding it), so that each test knows who reconciles. */
+/** A job-watcher, stopped after the test (with any adapter feeding it), so that each test knows who reconciles. */
 async function startWatcher(resyncIntervalSeconds: number, identity = watcherIdentity, extra: Record<string, string> = {}): Promise<FunctionProcess> {
   const watcher = await startFunction("job-watcher", functionEnv("job-watcher", identity, { KL_RESYNC_INTERVAL_SECONDS: String(resyncIntervalSeconds), ...extra }));
   watchers.push(watcher);
   return watcher;
 }
 
-async function startHarness(watcher: FunctionProcess): Promise<Harness> {
-  const harness = await startApiServerSourceHarness(admin, NAMESPACE, `${Labels.ManagedBy}=knative-lambda,${Labels.ThirdPartyId}=${tenant}`, watcher.url);
-  harnesses.push(harness);
-  return harness;
+/** The real ApiServerSource adapter feeding `watcher`, stopped after the test (or before, by the test). */
+async function startAdapter(watcher: FunctionProcess): Promise<RunningAdapter> {
+  // The namespace is shared with the other test files' runs and with earlier runs: this
+  // run's tenant label keeps their objects' changes from reaching this run's job-watchers.
+  const adapter = await startApiServerSourceAdapter({ namespace: NAMESPACE, target: watcher.url, extraLabels: { [Labels.ThirdPartyId]: tenant } });
+  adapters.push(adapter);
+  return adapter;
+}
+
+/** A function's identity, talking to the apiserver with strict field validation. */
+async function strictServiceAccount(namespace: string, name: string): Promise<Identity> {
+  return strict.identityFor(await kubeConfigForServiceAccount(namespace, name));
+}
+
+/** Changes a Job the way any client could: the adapter sends it as an update. */
+async function touchJob(name: string): Promise<void> {
+  await batch.patchNamespacedJob({ name, namespace: NAMESPACE, body: { metadata: { annotations: { [TOUCHED]: new Date().toISOString() } } }, fieldValidation: STRICT }, k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch));
 }
 
 /** Puts a function source in MinIO and asks the builder to build it; answers the build (Job) name. */
@@ -177,8 +196,10 @@ async function kubectl(...args: string[]): Promise<string> {
   return stdout;
 }
 
+afterEach(showAdapterLogsOnFailure);
+
 afterEach(async () => {
-  harnesses.splice(0).forEach((h) => h.stop());
+  for (const adapter of adapters.splice(0)) await adapter.stop();
   await Promise.all(watchers.splice(0).map((w) => w.stop()));
 });
 
@@ -189,9 +210,10 @@ beforeAll(async () => {
   batch = admin.makeApiClient(k8s.BatchV1Api);
   core = admin.makeApiClient(k8s.CoreV1Api);
   custom = admin.makeApiClient(k8s.CustomObjectsApi);
-  await kubectl("apply", "--server-side", "--force-conflicts", "-k", "config/");
-  builderIdentity = await kubeConfigForServiceAccount(NAMESPACE, "knative-lambda-builder");
-  watcherIdentity = await kubeConfigForServiceAccount(NAMESPACE, WATCHER);
+  await kubectl("apply", "--server-side", "--force-conflicts", "--validate=strict", "-k", "config/");
+  strict = await startStrictApiServer();
+  builderIdentity = await strictServiceAccount(NAMESPACE, "knative-lambda-builder");
+  watcherIdentity = await strictServiceAccount(NAMESPACE, WATCHER);
   sink = await startGatedCollector();
   builders.ok = await startFunction("builder", functionEnv("builder", builderIdentity, { KL_BUILD_POD_ANNOTATIONS: JSON.stringify({ [`${KWOK}/termination-message`]: PUSHED_DIGEST }) }));
   builders.stuck = await startFunction(
@@ -205,17 +227,26 @@ afterAll(async () => {
   for (const pod of pods.items.filter((p) => p.metadata?.finalizers?.includes(HOLD))) await releasePod(pod.metadata!.name!);
   await Promise.all(Object.values(builders).filter(Boolean).map((p) => p.stop()));
   await sink?.close();
+  await strict?.close();
+  await removeTenantObjects();
 });
 
+/** What this run made in the shared namespace goes with it: every resync after it would list it again. */
+async function removeTenantObjects(): Promise<void> {
+  const labelSelector = `${Labels.ThirdPartyId}=${tenant}`;
+  await custom?.deleteCollectionNamespacedCustomObject({ ...KNATIVE_SERVICE, namespace: NAMESPACE, labelSelector });
+  await batch?.deleteCollectionNamespacedJob({ namespace: NAMESPACE, labelSelector, propagationPolicy: "Background" });
+}
+
 async function holdPod(name: string): Promise<void> {
-  await core.patchNamespacedPod({ name, namespace: NAMESPACE, body: [{ op: "add", path: "/metadata/finalizers/-", value: HOLD }] }, k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.JsonPatch));
+  await core.patchNamespacedPod({ name, namespace: NAMESPACE, body: [{ op: "add", path: "/metadata/finalizers/-", value: HOLD }], fieldValidation: STRICT }, k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.JsonPatch));
 }
 
 async function releasePod(name: string): Promise<void> {
   const pod = await core.readNamespacedPod({ name, namespace: NAMESPACE });
   const index = pod.metadata?.finalizers?.indexOf(HOLD) ?? -1;
   if (index < 0) return;
-  await core.patchNamespacedPod({ name, namespace: NAMESPACE, body: [{ op: "remove", path: `/metadata/finalizers/${index}` }] }, k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.JsonPatch));
+  await core.patchNamespacedPod({ name, namespace: NAMESPACE, body: [{ op: "remove", path: `/metadata/finalizers/${index}` }], fieldValidation: STRICT }, k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.JsonPatch));
 }
 
 describe("builds that end while no watch event reaches the job-watcher", () => {
@@ -248,6 +279,32 @@ describe("builds that end while no watch event reaches the job-watcher", () => {
     expect(emitted("build.complete", "while-running")).toHaveLength(1);
     expect(emitted("service.ready", "while-running")).toHaveLength(1);
   });
+
+  it("are announced by the resync while the real adapter is down, and started again it sends nothing for them", async () => {
+    const watcher = await startWatcher(PERIOD_SECONDS);
+    const before = await startAdapter(watcher);
+    await waitFor("the resync at start", async () => (await resyncPasses(watcher)).length > 0);
+    await before.stop();
+    // Held, the announcement leaves the Job as the build left it (no announced mark yet): any
+    // event about it until the release would be the adapter sending what ended while it was down.
+    const release = sink.hold((e) => e.data?.function_name === fn("adapter-down"));
+
+    const job = await startBuild(builders.ok, "adapter-down");
+    await waitForJobEnd(job);
+    const after = await startAdapter(watcher);
+    const complete = await waitForEmitted("build.complete", "adapter-down", PERIOD_SECONDS * 5000);
+    expect(complete.data).toMatchObject({ build_id: job, image: `${REPOSITORY}/${fn("adapter-down")}@${PUSHED_DIGEST}`, superseded: false });
+    // The adapter started after the Job ended and its watches are established (its initial list done): nothing came of it.
+    expect(before.requestsFor(job).map((r) => r.headers["ce-type"])).toEqual([]);
+    expect(after.requestsFor(job).map((r) => r.headers["ce-type"])).toEqual([]);
+    release();
+
+    // The first it sends about the Job is the resync's announced mark, which announces nothing again.
+    const marked = await waitFor("the adapter's event for the announced mark", async () => after.requestsFor(job).find((r) => objectOf(r).metadata.annotations?.[Annotations.Announced] === "true"));
+    expect(marked.headers["ce-type"]).toBe("dev.knative.apiserver.resource.update");
+    expect(after.requestsFor(job).every((r) => r.status === 200)).toBe(true);
+    expect(emitted("build.complete", "adapter-down")).toHaveLength(1);
+  });
 });
 
 describe("a resync and a watch event for the same Job at the same time", () => {
@@ -258,21 +315,24 @@ describe("a resync and a watch event for the same Job at the same time", () => {
     const watcher = await startWatcher(PERIOD_SECONDS);
     await waitForEmitted("build.complete", "resync-first");
 
-    // A harness started now sends the Job as it is: a watch event while the resync's announcement is in flight.
-    const harness = await startHarness(watcher);
+    // The adapter sends nothing for the Job as it is: a change to it, made now, is the watch
+    // event that comes while the resync's announcement is in flight.
+    const adapter = await startAdapter(watcher);
+    await touchJob(job);
+    const touched = (request: RecordedRequest) => objectOf(request).metadata.annotations?.[TOUCHED] !== undefined;
     await sleep(HOLD_MS);
     expect(emitted("build.complete", "resync-first")).toHaveLength(1);
     release();
 
-    await waitFor("the watch event for the Job to be answered", async () => harness.sent.find((e) => e.object.metadata.name === job));
-    expect(harness.sent.filter((e) => e.object.metadata.name === job).every((e) => e.status === 200)).toBe(true);
+    await waitFor("the watch event for the touched Job to be answered", async () => adapter.requestsFor(job).find(touched));
+    expect(adapter.requestsFor(job).every((r) => r.status === 200)).toBe(true);
     await waitForAnnounced(job);
     expect(emitted("build.complete", "resync-first")).toHaveLength(1);
   });
 
   it("announce once when the watch event is first", async () => {
     const watcher = await startWatcher(PERIOD_SECONDS);
-    await startHarness(watcher);
+    await startAdapter(watcher);
     await waitFor("the resync at start", async () => (await resyncPasses(watcher)).length > 0);
     const release = sink.hold((e) => e.data?.function_name === fn("event-first"));
 
@@ -359,10 +419,10 @@ describe("the job-watcher's Role", () => {
       const role = parseAllDocuments(readFileSync(`${REPO_ROOT}/config/rbac-job-watcher.yaml`, "utf8")).map((d) => d.toJSON() as k8s.V1Role).find((d) => d.kind === "Role")!;
       const listed = new Set(["jobs", "services"]);
       const withoutList = role.rules!.map((rule) => (rule.resources!.some((r) => listed.has(r)) ? { ...rule, verbs: rule.verbs.filter((verb) => verb !== "list") } : rule));
-      await core.createNamespacedServiceAccount({ namespace: namespace.name, body: { metadata: { name: WATCHER } } });
-      await rbac.createNamespacedRole({ namespace: namespace.name, body: { metadata: { name: WATCHER }, rules: withoutList } });
-      await rbac.createNamespacedRoleBinding({ namespace: namespace.name, body: { metadata: { name: WATCHER }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: WATCHER }, subjects: [{ kind: "ServiceAccount", name: WATCHER, namespace: namespace.name }] } });
-      const identity = await kubeConfigForServiceAccount(namespace.name, WATCHER);
+      await core.createNamespacedServiceAccount({ namespace: namespace.name, fieldValidation: STRICT, body: { metadata: { name: WATCHER } } });
+      await rbac.createNamespacedRole({ namespace: namespace.name, fieldValidation: STRICT, body: { metadata: { name: WATCHER }, rules: withoutList } });
+      await rbac.createNamespacedRoleBinding({ namespace: namespace.name, fieldValidation: STRICT, body: { metadata: { name: WATCHER }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: WATCHER }, subjects: [{ kind: "ServiceAccount", name: WATCHER, namespace: namespace.name }] } });
+      const identity = await strictServiceAccount(namespace.name, WATCHER);
 
       const watcher = await startWatcher(0, identity, { KL_NAMESPACE: namespace.name });
       const [pass] = await waitFor("the resync at start", async () => {

@@ -73,7 +73,7 @@ describe('func.yaml', () => {
     const port = await freePort();
     const child = spawn(process.execPath, ['lib/platform/main.ts'], {
       cwd: repoRoot,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', KUBERNETES_SERVICE_HOST: '127.0.0.1', KL_ROLE: 'builder', KL_STORE: 's3', KL_NAMESPACE: 'knative-lambda', PORT: String(port) },
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', KUBERNETES_SERVICE_HOST: '127.0.0.1', KL_ROLE: 'builder', KL_STORE: 's3', KL_NAMESPACE: 'knative-lambda', KL_IMAGE_REPOSITORY: 'registry.example.com/functions', PORT: String(port) },
     });
     try {
       await expect.poll(async () => (await fetch(`http://127.0.0.1:${port}/health/readiness`).catch(() => undefined))?.status, { timeout: 15_000 }).toBe(200);

@@ -1,5 +1,7 @@
 import type { V1Job } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
+import { BUILD_ENGINE_LABEL } from '../../lib/kubernetes/build-engines/engine.ts';
+import { kaniko } from '../../lib/kubernetes/build-engines/kaniko.ts';
 import { buildJobManifest, imageDestination, type BuildJobSettings } from '../../lib/kubernetes/build-job.ts';
 import { knativeServiceManifest, type KnativeServiceObject } from '../../lib/kubernetes/knative-service.ts';
 import { buildRecordFromJob, serviceRecordFromKnative } from '../../lib/kubernetes/status.ts';
@@ -11,7 +13,9 @@ import type { ServiceSpec } from '../../lib/ports/deployer.ts';
 const digest = 'a'.repeat(64);
 const settings: BuildJobSettings = {
   namespace: 'knative-lambda',
-  kanikoImage: 'docker.io/martizih/kaniko:v1.25.1',
+  kanikoImage: 'docker.io/martizih/kaniko:v1.28.5',
+  buildkitImage: 'docker.io/moby/buildkit:v0.34.0-rootless',
+  buildContextImage: 'ghcr.io/knative-lambda/knative-lambda:0.1.0',
   imageRepository: 'registry.example.com/functions',
   registryInsecure: false,
   registrySecret: 'registry-creds',
@@ -37,8 +41,8 @@ const request: BuildRequest = {
   annotations: { [Annotations.CorrelationId]: 'c1', [Annotations.TraceParent]: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' },
 };
 
-describe('buildJobManifest', () => {
-  const job = buildJobManifest(request, `s3://bucket/${request.contextKey}`, settings);
+describe('buildJobManifest with Kaniko', () => {
+  const job = buildJobManifest(request, `s3://bucket/${request.contextKey}`, settings, kaniko);
   const pod = job.spec!.template.spec!;
   const container = pod.containers[0]!;
 
@@ -50,9 +54,12 @@ describe('buildJobManifest', () => {
         `--destination=registry.example.com/functions/fn-acme-p-123456789abc:sha256-${digest}`,
         '--cache=true',
         '--cache-repo=registry.example.com/functions/cache',
+        '--cache-run-layers=true',
         '--digest-file=/dev/termination-log',
       ]),
     );
+    // One snapshot per stage would leave no RUN layer to cache.
+    expect(container.args).not.toContain('--single-snapshot');
     expect(isImageTag(imageDestination(settings, request.functionName, digest).split(':').at(-1)!)).toBe(true);
   });
 
@@ -72,7 +79,8 @@ describe('buildJobManifest', () => {
   it('is bounded and locked down as far as Kaniko allows', () => {
     expect(job.spec).toMatchObject({ activeDeadlineSeconds: 600, backoffLimit: 0, ttlSecondsAfterFinished: 3600 });
     expect(pod).toMatchObject({ restartPolicy: 'Never', automountServiceAccountToken: false, serviceAccountName: 'knative-lambda-build' });
-    expect(container.securityContext).toMatchObject({ allowPrivilegeEscalation: false, privileged: false, capabilities: { drop: ['ALL'] } });
+    expect(container.securityContext).toMatchObject({ allowPrivilegeEscalation: false, privileged: false, capabilities: { drop: ['ALL'], add: ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'SETFCAP', 'SETGID', 'SETUID'] } });
+    expect(pod.securityContext).toEqual({ seccompProfile: { type: 'RuntimeDefault' } });
     expect(container.resources).toEqual({ requests: { cpu: '1', memory: '2Gi' }, limits: { cpu: '1', memory: '2Gi' } });
     expect(container.terminationMessagePath).toBe('/dev/termination-log');
   });
@@ -81,6 +89,7 @@ describe('buildJobManifest', () => {
     expect(job.metadata).toMatchObject({ name: request.name, namespace: 'knative-lambda' });
     expect(job.metadata?.labels?.[Labels.Function]).toBe(request.functionName);
     expect(job.metadata?.labels?.[Labels.Component]).toBe('build');
+    expect(job.metadata?.labels?.[BUILD_ENGINE_LABEL]).toBe('kaniko');
     expect(job.metadata?.annotations?.[Annotations.TraceParent]).toBe(request.annotations[Annotations.TraceParent]);
     expect(job.spec?.template.metadata?.labels?.[Labels.Function]).toBe(request.functionName);
     expect(job.spec?.template.metadata?.annotations).toEqual({ 'sidecar.istio.io/inject': 'false' });
@@ -156,19 +165,21 @@ describe('serviceRecordFromKnative', () => {
 
 describe('buildRecordFromJob', () => {
   const job = (status: V1Job['status'], annotations: Record<string, string> = {}): V1Job => {
-    const manifest = buildJobManifest({ ...request, annotations: { ...request.annotations, [Annotations.ContextKey]: request.contextKey, [Annotations.BuildTimeout]: '600', [Annotations.ContentDigest]: digest, ...annotations } }, 's3://b/k', settings);
+    const manifest = buildJobManifest({ ...request, annotations: { ...request.annotations, [Annotations.ContextKey]: request.contextKey, [Annotations.BuildTimeout]: '600', [Annotations.ContentDigest]: digest, ...annotations } }, 's3://b/k', settings, kaniko);
     return { ...manifest, status };
   };
   const repo = settings.imageRepository;
 
   it('maps a Complete Job with its pushed digest to Succeeded, image by digest', () => {
-    const record = buildRecordFromJob(job({ startTime: new Date('2026-01-01T00:00:00Z'), completionTime: new Date('2026-01-01T00:01:00Z'), conditions: [{ type: 'Complete', status: 'True' }] }), repo, { terminationMessage: `sha256:${'c'.repeat(64)}` });
+    const record = buildRecordFromJob(job({ startTime: new Date('2026-01-01T00:00:00Z'), completionTime: new Date('2026-01-01T00:01:00Z'), conditions: [{ type: 'Complete', status: 'True' }] }), repo, { digest: `sha256:${'c'.repeat(64)}` });
     expect(record.status).toMatchObject({ phase: 'Succeeded', image: `${repo}/${request.functionName}@sha256:${'c'.repeat(64)}`, startTime: '2026-01-01T00:00:00.000Z', completionTime: '2026-01-01T00:01:00.000Z' });
     expect(record.spec).toMatchObject({ functionName: request.functionName, contextKey: request.contextKey, contentDigest: digest, timeoutSeconds: 600, runtime: 'nodejs' });
   });
 
   it('treats a Complete Job without a digest as an executor error', () => {
-    expect(buildRecordFromJob(job({ conditions: [{ type: 'Complete', status: 'True' }] }), repo, { terminationMessage: 'garbage' }).status).toMatchObject({ phase: 'Failed', reason: 'ExecutorError' });
+    const record = buildRecordFromJob(job({ conditions: [{ type: 'Complete', status: 'True' }] }), repo, { terminationMessage: 'garbage' });
+    expect(record.status).toMatchObject({ phase: 'Failed', reason: 'ExecutorError' });
+    expect(record.status.message).toContain('"garbage"');
   });
 
   it('tells a deadline, a cancel and a failed build apart', () => {

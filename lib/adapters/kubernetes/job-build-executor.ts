@@ -1,26 +1,34 @@
 import { BatchV1Api, CoreV1Api, type KubeConfig, type V1Job } from '@kubernetes/client-node';
-import { buildJobManifest, KANIKO_CONTAINER, type BuildJobSettings } from '../../kubernetes/build-job.ts';
-import { buildRecordFromJob, terminationMessageOf } from '../../kubernetes/status.ts';
+import type { BuildEngine } from '../../kubernetes/build-engines/engine.ts';
+import { engineOfJob } from '../../kubernetes/build-engines/registry.ts';
+import { buildJobManifest, type BuildJobSettings } from '../../kubernetes/build-job.ts';
+import { buildRecordFromJob, readBuildPods } from '../../kubernetes/status.ts';
 import { Annotations, Labels, MANAGED_BY } from '../../naming.ts';
 import type { BuildExecutor, BuildRecord, BuildRequest } from '../../ports/build-executor.ts';
 import type { SourceStore } from '../../ports/source-store.ts';
-import { isAlreadyExists, isNotFound, kubernetesError } from './kube-errors.ts';
+import { isAlreadyExists, isNotFound, kubernetesError, STRICT_FIELD_VALIDATION } from './kube-errors.ts';
 
 const LOG_TAIL_LINES = 40;
 const JOB_NAME_LABEL = 'batch.kubernetes.io/job-name';
 
-/** Builds as Kaniko Jobs. The Job is the record: labels and annotations carry every fact. */
+/**
+ * Builds as Jobs of a build engine. The Job is the record: labels and annotations carry
+ * every fact, among them the engine that reads its pods' report.
+ */
 export class JobBuildExecutor implements BuildExecutor {
   private readonly batch: BatchV1Api;
   private readonly core: CoreV1Api;
   private readonly settings: BuildJobSettings;
   private readonly store: SourceStore;
+  /** The engine of the builds this executor creates. */
+  private readonly engine: BuildEngine;
 
-  constructor(kubeConfig: KubeConfig, settings: BuildJobSettings, store: SourceStore) {
+  constructor(kubeConfig: KubeConfig, settings: BuildJobSettings, store: SourceStore, engine: BuildEngine) {
     this.batch = kubeConfig.makeApiClient(BatchV1Api);
     this.core = kubeConfig.makeApiClient(CoreV1Api);
     this.settings = settings;
     this.store = store;
+    this.engine = engine;
   }
 
   private get namespace(): string {
@@ -32,9 +40,9 @@ export class JobBuildExecutor implements BuildExecutor {
       ...request,
       annotations: { ...request.annotations, [Annotations.ContextKey]: request.contextKey, [Annotations.BuildTimeout]: String(request.timeoutSeconds) },
     };
-    const body = buildJobManifest(annotated, this.store.url(request.contextKey), this.settings);
+    const body = buildJobManifest(annotated, this.store.url(request.contextKey), this.settings, this.engine);
     try {
-      const job = await this.batch.createNamespacedJob({ namespace: this.namespace, body });
+      const job = await this.batch.createNamespacedJob({ namespace: this.namespace, body, fieldValidation: STRICT_FIELD_VALIDATION });
       return { created: true, record: buildRecordFromJob(job, this.settings.imageRepository) };
     } catch (error) {
       if (!isAlreadyExists(error)) throw kubernetesError(error, `create Job ${request.name}`);
@@ -116,28 +124,32 @@ export class JobBuildExecutor implements BuildExecutor {
     }
   }
 
-  /** A finished Job's pods hold the pushed digest (termination message) and the log the failure event carries. */
+  /**
+   * A finished Job's pods hold the pushed digest (a termination message) and the log the
+   * failure event carries, read by the engine that built it, whichever is configured now.
+   */
   private async toRecord(job: V1Job): Promise<BuildRecord> {
     const finished = job.status?.conditions?.some((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True');
     if (!finished) return buildRecordFromJob(job, this.settings.imageRepository);
     const name = job.metadata?.name ?? '';
+    const engine = engineOfJob(job.metadata?.labels);
     try {
       const pods = (await this.core.listNamespacedPod({ namespace: this.namespace, labelSelector: `${JOB_NAME_LABEL}=${name}` })).items;
-      const terminationMessage = terminationMessageOf(pods);
+      const { digest, terminationMessage, failedContainer } = readBuildPods(pods, engine);
       const failed = job.status?.conditions?.some((c) => c.type === 'Failed' && c.status === 'True');
       // The log tail only travels in the failure event: once that is out, nobody reads it again.
       const announced = job.metadata?.annotations?.[Annotations.Announced] === 'true';
       const pod = pods.at(-1)?.metadata?.name;
-      const logTail = failed && !announced && pod ? await this.logTail(pod) : undefined;
-      return buildRecordFromJob(job, this.settings.imageRepository, { terminationMessage, logTail });
+      const logTail = failed && !announced && pod ? await this.logTail(pod, failedContainer ?? engine.reportingContainer) : undefined;
+      return buildRecordFromJob(job, this.settings.imageRepository, { digest, terminationMessage, logTail });
     } catch (error) {
       throw kubernetesError(error, `read the pods of Job ${name}`);
     }
   }
 
-  private async logTail(pod: string): Promise<string | undefined> {
+  private async logTail(pod: string, container: string): Promise<string | undefined> {
     try {
-      return await this.core.readNamespacedPodLog({ name: pod, namespace: this.namespace, container: KANIKO_CONTAINER, tailLines: LOG_TAIL_LINES });
+      return await this.core.readNamespacedPodLog({ name: pod, namespace: this.namespace, container, tailLines: LOG_TAIL_LINES });
     } catch {
       // A pod that never started, or whose node is gone, has no log: the termination message stands in.
       return undefined;

@@ -1,9 +1,9 @@
-import { CustomObjectsApi, KubernetesObjectApi, PatchStrategy, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { CustomObjectsApi, KubernetesObjectApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import { knativeServiceManifest, KNATIVE_SERVICE_API_VERSION, type KnativeServiceObject } from '../../kubernetes/knative-service.ts';
 import { serviceRecordFromKnative } from '../../kubernetes/status.ts';
 import { Annotations, Labels, MANAGED_BY } from '../../naming.ts';
 import type { Deployer, ServiceRecord, ServiceSpec } from '../../ports/deployer.ts';
-import { isNotFound, kubernetesError } from './kube-errors.ts';
+import { isNotFound, kubernetesError, STRICT_FIELD_VALIDATION } from './kube-errors.ts';
 
 const GROUP = 'serving.knative.dev';
 const VERSION = 'v1';
@@ -27,7 +27,10 @@ export class KnativeDeployer implements Deployer {
   async apply(spec: ServiceSpec): Promise<ServiceRecord> {
     const manifest = knativeServiceManifest(spec, this.namespace, this.serviceAccount);
     try {
-      const applied = await this.objects.patch(manifest as unknown as KubernetesObject, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+      const applied = await this.custom.patchNamespacedCustomObject(
+        { group: GROUP, version: VERSION, namespace: this.namespace, plural: PLURAL, name: spec.name, body: manifest, fieldManager: FIELD_MANAGER, fieldValidation: STRICT_FIELD_VALIDATION, force: true },
+        setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
+      );
       return serviceRecordFromKnative(applied as unknown as KnativeServiceObject) as ServiceRecord;
     } catch (error) {
       throw kubernetesError(error, `apply Knative Service ${spec.name}`);

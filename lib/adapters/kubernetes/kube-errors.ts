@@ -5,6 +5,12 @@ export function statusOf(error: unknown): number | undefined {
   return error instanceof ApiException ? error.code : undefined;
 }
 
+/**
+ * Every write asks for strict field validation: a field the apiserver's schema does not know
+ * is refused (and surfaces as our bug), where the default would drop it with a warning.
+ */
+export const STRICT_FIELD_VALIDATION = 'Strict';
+
 export const isNotFound = (error: unknown): boolean => statusOf(error) === 404;
 export const isAlreadyExists = (error: unknown): boolean => statusOf(error) === 409;
 

@@ -1,4 +1,4 @@
-// Helpers for tests of the admission policy in config/: the kustomization rendered by
+// Helpers for tests of the admission policies in config/: the kustomization rendered by
 // the kubectl of the environment (so kustomize's own idea of which kinds are
 // cluster-scoped applies), moved into a throwaway namespace, applied with kubectl;
 // and the apiserver's refusal of a request, read back as status code and message.
@@ -49,6 +49,28 @@ export async function renderConfigInto(namespace: string): Promise<Manifest[]> {
       for (const subject of subjects ?? []) if (subject.namespace === INSTALL_NAMESPACE) subject.namespace = namespace;
       return moved;
     });
+}
+
+/** What config/ installs that the admission policies consult: identities, Roles, the settings, the policies. */
+const POLICY_INPUT_KINDS = new Set(["ServiceAccount", "Role", "RoleBinding", "ConfigMap", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"]);
+
+export interface PolicyInstall {
+  /** config/ as rendered into the namespace, with the settings changed. */
+  rendered: Manifest[];
+  /** The data of the knative-lambda-config ConfigMap as applied. */
+  settings: Record<string, string>;
+}
+
+/**
+ * config/ in `namespace` as far as admission is concerned: its identities, Roles and
+ * settings (knative-lambda-config, with `changes` made), and the cluster-scoped policies.
+ */
+export async function installForAdmission(namespace: string, changes: Record<string, string> = {}): Promise<PolicyInstall> {
+  const rendered = await renderConfigInto(namespace);
+  const configMap = rendered.find((m) => m.kind === "ConfigMap") as unknown as { data: Record<string, string> };
+  Object.assign(configMap.data, changes);
+  await applyAsAdmin(rendered.filter((m) => POLICY_INPUT_KINDS.has(m.kind)));
+  return { rendered, settings: configMap.data };
 }
 
 /** Server-side apply of the manifests as the admin, the way the other tests apply config/. */

@@ -12,6 +12,12 @@ export const START_COMMAND = "bash test/env/up";
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 export const ENV_FILE = join(REPO_ROOT, ".test-env", "env.json");
+/**
+ * What was taken from the real systems, kept beside the repository and read in place:
+ * the upstream CRDs the environment installs (`crds/`) and CloudEvents captured from the
+ * real ApiServerSource adapter and broker (`events/`).
+ */
+export const REFERENCE_DIR = resolve(REPO_ROOT, "..", "shared", "reference");
 
 export interface KwokAnnotations {
   /** "fail" makes the pod's containers terminate with a non-zero exit code; anything else succeeds. */
@@ -33,7 +39,7 @@ export interface TestEnv {
   stateDir: string;
   logsDir: string;
   startCommand: string;
-  versions: Record<"kubernetes" | "etcd" | "kwok" | "minio" | "rabbitmq" | "prometheus", string>;
+  versions: Record<"kubernetes" | "etcd" | "kwok" | "minio" | "eventing" | "rabbitmq" | "prometheus", string>;
   kubernetes: {
     apiserverUrl: string;
     /** Admin kubeconfig (user test-admin, group system:masters). */
@@ -72,6 +78,10 @@ export interface TestEnv {
     kwok: string;
     etcd: string;
     minio: string;
+    /** The ApiServerSource receive adapter of Knative Eventing (cmd/apiserver_receive_adapter). */
+    apiserverReceiveAdapter: string;
+    /** The func CLI of Knative Functions (knative.dev/func). */
+    func: string;
     promtool: string;
     rabbitmqctl: string;
     openssl: string;
@@ -163,6 +173,18 @@ export async function requireAmqp(): Promise<TestEnv> {
     throw unavailable(`RabbitMQ is not reachable at amqp://${env.amqp.host}:${env.amqp.port}`, "rabbitmq");
   }
   return env;
+}
+
+/** Path of a directory of REFERENCE_DIR (`crds` or `events`), checked present. */
+export function requireReference(name: "crds" | "events"): string {
+  const dir = join(REFERENCE_DIR, name);
+  if (!existsSync(dir)) {
+    throw new TestEnvUnavailableError(
+      `${dir} does not exist: the integration tests read the real ${name === "crds" ? "upstream CRDs" : "captured CloudEvents"} there, ` +
+        "beside the repository (see docs/TESTING.md); they are not part of the project.",
+    );
+  }
+  return dir;
 }
 
 /** Path of an executable tool listed in env.json (kubectl, promtool, ...), checked executable. */

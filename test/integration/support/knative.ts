@@ -1,9 +1,13 @@
-// No Knative controller runs in the test environment: only its CRDs are
-// installed (test/env/crds). The helpers here play the controller's part, and
-// their names say so, so a test never mistakes them for the real thing.
+// No Knative Serving controller runs in the test environment (the Go module proxy does
+// not serve it): only the upstream CRDs are installed (../shared/reference/crds). The
+// functions here play the controller's part through the real /status subresource, validated
+// strictly by the real schema, and their names say so, so a test never mistakes them for
+// the real thing.
 import * as k8s from "@kubernetes/client-node";
 
 export const KNATIVE_SERVICE = { group: "serving.knative.dev", version: "v1", plural: "services" } as const;
+/** A status field the real schema does not know fails the patch instead of being dropped. */
+const STRICT = "Strict";
 
 /**
  * Pretends to be Knative Serving: marks Knative Service <namespace>/<name>
@@ -33,7 +37,7 @@ export async function pretendKnativeServingMarksReady(
     conditions: ["ConfigurationsReady", "RoutesReady", "Ready"].map((type) => ({ type, status: "True", lastTransitionTime: now })),
   };
   return (await api.patchNamespacedCustomObjectStatus(
-    { ...KNATIVE_SERVICE, namespace, name, body: { status } },
+    { ...KNATIVE_SERVICE, namespace, name, body: { status }, fieldValidation: STRICT },
     k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
   )) as Record<string, unknown>;
 }
@@ -52,7 +56,7 @@ export async function pretendKnativeServingMarksFailed(
     conditions: ["ConfigurationsReady", "Ready"].map((type) => ({ type, status: "False", reason, message, lastTransitionTime: now })),
   };
   return (await api.patchNamespacedCustomObjectStatus(
-    { ...KNATIVE_SERVICE, namespace, name, body: { status } },
+    { ...KNATIVE_SERVICE, namespace, name, body: { status }, fieldValidation: STRICT },
     k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
   )) as Record<string, unknown>;
 }
