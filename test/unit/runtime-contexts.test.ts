@@ -8,7 +8,7 @@ import { pipelineSettings } from '../../lib/backends/settings.ts';
 import { loadConfig } from '../../lib/config/load.ts';
 import { configSchema } from '../../lib/config/schema.ts';
 import { createBuildContext } from '../../lib/context/build-context.ts';
-import { goRuntime } from '../../lib/runtimes/go/index.ts';
+import { goDockerfile, goRuntime, nonStandardImports } from '../../lib/runtimes/go/index.ts';
 import { nodeRuntime } from '../../lib/runtimes/node/index.ts';
 import { pythonRuntime } from '../../lib/runtimes/python/index.ts';
 import type { BaseImages, Runtime } from '../../lib/runtimes/runtime.ts';
@@ -26,6 +26,10 @@ interface Case {
   files: string[];
   /** What the runtime stage copies from the build stage: nothing else reaches the image. */
   imageCopies: string[];
+  /** The function's files its dependencies are installed from, in a layer before its code. */
+  manifests: string[];
+  /** Sources whose dependencies need the function's own files: installed with the code, no layer of their own. */
+  withoutLayer: Record<string, Record<string, string>>;
 }
 
 const cases: Case[] = [
@@ -34,18 +38,34 @@ const cases: Case[] = [
     example: 'examples/faas-greet',
     files: ['Dockerfile', 'function/index.ts', 'function/package.json', 'runtime/build.mjs', 'runtime/function.json', 'runtime/package-lock.json', 'runtime/package.json', 'runtime/serve.mjs'],
     imageCopies: ['/workspace/function/', '/workspace/runtime/node_modules/', '/workspace/runtime/serve.mjs', '/workspace/runtime/build.json'],
+    manifests: ['function/package.json'],
+    withoutLayer: {
+      'a local dependency': { 'package.json': '{"dependencies":{"util":"file:./util"}}', 'index.js': 'export const handler = async () => 1;', 'util/package.json': '{"name":"util"}' },
+      workspaces: { 'package.json': '{"workspaces":["packages/*"]}', 'index.js': 'export const handler = async () => 1;' },
+    },
   },
   {
     runtime: pythonRuntime,
     example: 'examples/python-lambda',
     files: ['Dockerfile', 'function/lambda_function.py', 'function/requirements.txt', 'runtime/build.py', 'runtime/function.json', 'runtime/requirements.txt', 'runtime/serve.py'],
     imageCopies: ['/app/venv/', '/app/function/', '/app/runtime/serve.py', '/app/runtime/build.json'],
+    manifests: ['function/requirements.txt'],
+    withoutLayer: {
+      'another requirements file': { 'requirements.txt': '-r common.txt\n', 'common.txt': 'humanize==4.17.0\n', 'main.py': 'def handle(event):\n    return event\n' },
+      'a local project': { 'requirements.txt': './lib\n', 'main.py': 'def handle(event):\n    return event\n' },
+      'a file URL in pyproject.toml': { 'pyproject.toml': '[project]\nname = "f"\ndependencies = ["lib @ file:///tmp/lib"]\n', 'main.py': 'def handle(event):\n    return event\n' },
+    },
   },
   {
     runtime: goRuntime,
     example: 'examples/go-hello',
     files: ['Dockerfile', 'function/go.mod', 'function/go.sum', 'function/hello.go', 'runtime/build/main.go', 'runtime/function.json', 'runtime/go.mod', 'runtime/go.sum', 'runtime/main.go'],
     imageCopies: ['/workspace/bin/function'],
+    manifests: ['function/go.mod', 'function/go.sum'],
+    withoutLayer: {
+      'a module replaced by a folder': { 'go.mod': 'module f\n\ngo 1.26\n\nreplace example.com/lib => ./lib\n', 'f.go': 'package f\n' },
+      'no go.mod': { 'f.go': 'package f\n' },
+    },
   },
 ];
 
@@ -160,6 +180,42 @@ describe.each(cases)('the $runtime.name build context', (testCase) => {
   });
 });
 
+/** Index of the first instruction of a stage matching a keyword and, for COPY, exactly these sources. */
+function indexOf(instructions: Instruction[], keyword: string, sources?: string[]): number {
+  return instructions.findIndex((i) => i.getKeyword() === keyword && (sources === undefined || JSON.stringify(copyArguments(i).sources) === JSON.stringify(sources)));
+}
+
+describe.each(cases)('the $runtime.name dependency layer', (testCase) => {
+  const images = pipelineSettings(loadConfig({})).baseImages(testCase.runtime);
+
+  it('installs the function\'s dependencies from its manifests alone, before its code is copied', async () => {
+    const { dockerfile } = await contextOf(testCase, images, `${testCase.runtime.name}-layer`);
+    const instructions = stages(dockerfile)[0]?.instructions ?? [];
+    const manifests = indexOf(instructions, 'COPY', testCase.manifests);
+    const code = indexOf(instructions, 'COPY', ['function/']);
+    expect(manifests).toBeGreaterThan(-1);
+    expect(code).toBeGreaterThan(manifests);
+    // The install runs between the two: a change to the code alone leaves its layer as it was.
+    expect(instructions.slice(manifests + 1, code).map((i) => i.getKeyword())).toEqual(['RUN']);
+    // Nothing of the function but its manifests comes before the code.
+    const earlier = instructions.slice(0, code).filter((i) => i.getKeyword() === 'COPY').flatMap((i) => copyArguments(i).sources);
+    expect(earlier.filter((source) => source.startsWith('function/'))).toEqual(testCase.manifests);
+  });
+
+  it.each(Object.entries(testCase.withoutLayer))('installs them with the code when they need the function\'s own files: %s', async (name, files) => {
+    const root = path.join(dir, `${testCase.runtime.name}-without-${name.replace(/\W+/g, '-')}`);
+    for (const [file, content] of Object.entries(files)) {
+      await fs.mkdir(path.dirname(path.join(root, file)), { recursive: true });
+      await fs.writeFile(path.join(root, file), content);
+    }
+    const contextFiles = await testCase.runtime.contextFiles(images, { root, format: { kind: 'tar.gz' } });
+    const dockerfile = contextFiles.find((file) => file.path === 'Dockerfile')?.content.toString('utf8') ?? '';
+    expect(validate(dockerfile)).toEqual([]);
+    const copies = (stages(dockerfile)[0]?.instructions ?? []).filter((i) => i.getKeyword() === 'COPY').flatMap((i) => copyArguments(i).sources);
+    expect(copies.filter((source) => source.startsWith('function/'))).toEqual(['function/']);
+  });
+});
+
 describe('the wrappers\' own dependencies', () => {
   it('are pinned with hashes for Python', async () => {
     const template = new URL('../../lib/runtimes/python/template/', import.meta.url);
@@ -172,6 +228,20 @@ describe('the wrappers\' own dependencies', () => {
     for (const requirement of requirements) expect(requirement).toMatch(/^[A-Za-z0-9._-]+==[^\s]+ (--hash=sha256:[0-9a-f]{64} ?)+$/);
     const wanted = (await fs.readFile(new URL('requirements.in', template), 'utf8')).split('\n').filter((line) => /^[A-Za-z0-9]/.test(line));
     for (const direct of wanted) expect(requirements.some((r) => r.startsWith(`${direct} `))).toBe(true);
+  });
+
+  it('are compiled for Go in the wrapper\'s layer, with the flags the build step compiles the function with', async () => {
+    const template = new URL('../../lib/runtimes/go/template/', import.meta.url);
+    const imports = nonStandardImports(await fs.readFile(new URL('main.go', template), 'utf8'));
+    expect(imports).toContain('github.com/cloudevents/sdk-go/v2/binding');
+    const dockerfile = goDockerfile({ build: 'golang', runtime: 'static' }, [], imports);
+    const precompile = DockerfileParser.parse(dockerfile)
+      .getInstructions()
+      .find((i) => i.getKeyword() === 'RUN' && i.getArgumentsContent()?.includes('go mod download'));
+    expect(precompile?.getArgumentsContent()).toContain(`CGO_ENABLED=0 go build -trimpath ${imports.join(' ')}`);
+    // The build step's own go build: a different flag there would miss every package compiled here.
+    const buildStep = await fs.readFile(new URL('build/main.go', template), 'utf8');
+    expect(buildStep).toMatch(/run\("go", \[\]string\{"build", "-trimpath", [^\n]*"CGO_ENABLED=0"\)/);
   });
 
   it('are pinned with checksums for Go', async () => {

@@ -65,6 +65,20 @@ run_go() {
     nice -n 10 "$(go_bin)" "$@"
 }
 
+# apt_lock / apt_unlock: hold this checkout's apt lock around package
+# installs (policy-rc.d included), so the test environment's and the image
+# tier's set-ups, started side by side by CI, take turns instead of failing on
+# dpkg's own lock or removing each other's policy-rc.d.
+apt_lock() {
+  mkdir -p "${STATE_DIR}"
+  exec 7>"${STATE_DIR}/apt.lock"
+  flock 7
+}
+apt_unlock() {
+  flock -u 7
+  exec 7>&-
+}
+
 # is_running NAME: the process recorded in .test-env/pids/NAME.pid is alive
 # (and, where /proc exists, still runs the command start_bg started, so a
 # recycled pid is not mistaken for it).

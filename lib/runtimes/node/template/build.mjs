@@ -2,6 +2,11 @@
 // embedded platform, and by `RUN` in the image build. Installs the function's
 // dependencies, type-checks and compiles TypeScript, and checks that the handler exists.
 // A failure ends with one `build failed: <cause>` line: the platform reports that line.
+//
+// `--dependencies` only installs the dependencies, with only the function's package.json
+// (and lockfile) there: the Dockerfile runs it in a layer of its own, before the code is
+// copied, and the full step then finds them installed from the same manifests.
+import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -12,7 +17,11 @@ const functionDir = path.join(root, 'function');
 const generatedDir = path.join(functionDir, '.knative-lambda');
 const TYPESCRIPT = /\.[mc]?ts$/;
 const JAVASCRIPT = /\.[mc]?js$/;
-const manifest = JSON.parse(readFileSync(path.join(root, 'runtime', 'function.json'), 'utf8'));
+/** Left by `--dependencies`: what it installed, and from which manifests. */
+const installedFile = path.join(root, 'runtime', 'dependencies.json');
+const DEPENDENCIES_ONLY = process.argv.includes('--dependencies');
+// Read lazily: the dependencies step runs before the context's manifest is copied.
+let manifest;
 
 function fail(message) {
   console.error(`build failed: ${message}`);
@@ -47,6 +56,26 @@ function npm(args) {
     .map((line) => line.replace(/^npm (error|ERR!)\s*/, '').trim())
     .find((line) => line && !/^code\b/.test(line) && !line.startsWith('A complete log'));
   fail(`npm ${args[0]} failed: ${cause ?? `exit status ${result.status}`}`);
+}
+
+/** What npm installs from: the files the Dockerfile copies before the dependencies step (lib/runtimes/node/index.ts). */
+const MANIFESTS = ['package.json', 'package-lock.json', 'npm-shrinkwrap.json', '.npmrc'];
+
+/** Identifies the manifests the dependencies were installed from. */
+function manifestsDigest() {
+  const hash = createHash('sha256');
+  for (const file of MANIFESTS) {
+    const full = path.join(functionDir, file);
+    hash.update(`${file}\0${existsSync(full) ? readFileSync(full, 'utf8') : ''}\0`);
+  }
+  return hash.digest('hex');
+}
+
+/** What the dependencies step installed from these same manifests, if it ran. */
+function installedBefore() {
+  if (!existsSync(installedFile)) return undefined;
+  const installed = JSON.parse(readFileSync(installedFile, 'utf8'));
+  return installed.manifests === manifestsDigest() ? installed : undefined;
 }
 
 /**
@@ -183,8 +212,17 @@ function resolveHandler(mod, entry) {
 }
 
 const pkg = readPackageJson();
+if (DEPENDENCIES_ONLY) {
+  // Whether the entry is TypeScript shows only with the code: the devDependencies come too, and are pruned after compiling.
+  const withDev = installDependencies(pkg, true);
+  writeFileSync(installedFile, JSON.stringify({ manifests: manifestsDigest(), withDev }, null, 2));
+  process.exit(0);
+}
+manifest = JSON.parse(readFileSync(path.join(root, 'runtime', 'function.json'), 'utf8'));
 const entry = entryFile(pkg);
-const installedDev = installDependencies(pkg, TYPESCRIPT.test(entry));
+const installed = installedBefore();
+if (installed) console.log('dependencies installed by the dependencies step');
+const installedDev = installed ? installed.withDev : installDependencies(pkg, TYPESCRIPT.test(entry));
 const runnable = await compileTypeScript(entry);
 if (installedDev) npm(['prune', '--omit=dev', ...QUIET, ...withoutLock]);
 let mod;
