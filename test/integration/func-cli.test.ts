@@ -182,7 +182,7 @@ beforeAll(async () => {
   await admin.makeApiClient(k8s.ApiextensionsV1Api).readCustomResourceDefinition({ name: ROUTE_CRD }).catch(() => {
     throw new TestEnvUnavailableError(
       `The CRD ${ROUTE_CRD} is not installed: func deploy reads the Knative Route once the Service is Ready. ` +
-        "Add Knative Serving's Route CRD (config/core/300-resources/route.yaml) to ../shared/reference/crds and run `bash test/env/up`.",
+        "`bash test/env/up` installs it from the knative.dev/serving module (SERVING_VERSION in test/env/versions.env): run it.",
     );
   });
   image = `127.0.0.1:${await freePort()}/knative-lambda@sha256:${"ab".repeat(32)}`;

@@ -3,9 +3,10 @@
 // really reachable. A test that needs a component calls the matching
 // require*() function; when the component is down it throws an error that
 // names the command that starts it. Nothing here skips a test.
+import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, accessSync, constants as fsConstants } from "node:fs";
 import { connect } from "node:net";
-import { dirname, join, resolve } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const START_COMMAND = "bash test/env/up";
@@ -15,9 +16,20 @@ export const ENV_FILE = join(REPO_ROOT, ".test-env", "env.json");
 /**
  * What was taken from the real systems, kept beside the repository and read in place:
  * the upstream CRDs the environment installs (`crds/`) and CloudEvents captured from the
- * real ApiServerSource adapter and broker (`events/`).
+ * real ApiServerSource adapter and broker (`events/`). Found where test/env/up finds it:
+ * KL_REFERENCE_DIR, else `../shared/reference` beside this checkout, else beside the
+ * repository this checkout was cloned from (a fresh clone elsewhere).
  */
-export const REFERENCE_DIR = resolve(REPO_ROOT, "..", "shared", "reference");
+function referenceDirCandidates(): string[] {
+  const candidates = [process.env.KL_REFERENCE_DIR, resolve(REPO_ROOT, "..", "shared", "reference")];
+  try {
+    const origin = execFileSync("git", ["-C", REPO_ROOT, "remote", "get-url", "origin"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+    if (isAbsolute(origin)) candidates.push(resolve(origin, "..", "shared", "reference"));
+  } catch {
+    // Not a git checkout, or no origin: the other candidates stand.
+  }
+  return candidates.filter((c): c is string => Boolean(c));
+}
 
 export interface KwokAnnotations {
   /** "fail" makes the pod's containers terminate with a non-zero exit code; anything else succeeds. */
@@ -175,16 +187,17 @@ export async function requireAmqp(): Promise<TestEnv> {
   return env;
 }
 
-/** Path of a directory of REFERENCE_DIR (`crds` or `events`), checked present. */
+/** Path of a directory of the reference data (`crds` or `events`), checked present. */
 export function requireReference(name: "crds" | "events"): string {
-  const dir = join(REFERENCE_DIR, name);
-  if (!existsSync(dir)) {
+  const candidates = referenceDirCandidates().map((dir) => join(dir, name));
+  const found = candidates.find((dir) => existsSync(dir));
+  if (!found) {
     throw new TestEnvUnavailableError(
-      `${dir} does not exist: the integration tests read the real ${name === "crds" ? "upstream CRDs" : "captured CloudEvents"} there, ` +
-        "beside the repository (see docs/TESTING.md); they are not part of the project.",
+      `None of ${candidates.join(", ")} exists: the integration tests read the real ${name === "crds" ? "upstream CRDs" : "captured CloudEvents"} there, ` +
+        "beside the repository, or where KL_REFERENCE_DIR points (see docs/TESTING.md); they are not part of the project.",
     );
   }
-  return dir;
+  return found;
 }
 
 /** Path of an executable tool listed in env.json (kubectl, promtool, ...), checked executable. */
