@@ -85,4 +85,21 @@ describe('func.yaml', () => {
       await new Promise((resolve) => child.once('exit', resolve));
     }
   });
+
+  it('ends `npm start` on a cluster with the configuration problem and EX_CONFIG (78), not a stack trace, when a setting cannot work', async () => {
+    const clusterEnv = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', KUBERNETES_SERVICE_HOST: '127.0.0.1', KL_ROLE: 'builder', KL_NAMESPACE: 'knative-lambda' };
+    const cases: Array<[Record<string, string>, string]> = [
+      [{ KL_STORE: 's3' }, 'KL_IMAGE_REPOSITORY'],
+      [{ KL_STORE: 'filesystem', KL_IMAGE_REPOSITORY: 'registry.example.com/functions' }, 'KL_STORE'],
+    ];
+    for (const [settings, named] of cases) {
+      const child = spawn(process.execPath, ['lib/platform/main.ts'], { cwd: repoRoot, env: { ...clusterEnv, ...settings, PORT: String(await freePort()) } });
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+      expect(code, stderr).toBe(78);
+      expect(stderr).toMatch(new RegExp(`^Invalid configuration:\\n  - ${named}`));
+      expect(stderr).not.toContain('    at ');
+    }
+  });
 });
