@@ -2,6 +2,23 @@ import http from 'node:http';
 import type { LocalDeployer } from '../adapters/local/deployer.ts';
 import { FunctionUnavailableError } from '../adapters/local/deployer.ts';
 
+/** Connections kept open to one function process: bounds what one busy function holds. */
+const MAX_SOCKETS_PER_FUNCTION = 256;
+const MAX_IDLE_SOCKETS_PER_FUNCTION = 64;
+/**
+ * An idle connection is closed after this, before the servers functions commonly run on close
+ * theirs (5 s is the default of Node.js and uvicorn), so that a request is not sent on a
+ * connection the function is closing at that moment.
+ */
+const IDLE_SOCKET_MS = 4000;
+
+/**
+ * Keep-alive connections to the function processes, pooled per port. A process that stops
+ * (scale to zero, redeploy, crash) closes its connections and the agent drops them from the
+ * pool; a process started on another port gets a pool of its own.
+ */
+const upstreamAgent = new http.Agent({ keepAlive: true, maxSockets: MAX_SOCKETS_PER_FUNCTION, maxFreeSockets: MAX_IDLE_SOCKETS_PER_FUNCTION, timeout: IDLE_SOCKET_MS });
+
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer']);
 
 function forwardableHeaders(headers: http.IncomingHttpHeaders): http.OutgoingHttpHeaders {
@@ -22,7 +39,7 @@ export async function routeToFunction(deployer: LocalDeployer, name: string, res
     return;
   }
   const upstream = http.request(
-    { host: '127.0.0.1', port: lease.port, method: request.method, path: rest || '/', headers: { ...forwardableHeaders(request.headers), host: `127.0.0.1:${lease.port}` } },
+    { agent: upstreamAgent, host: '127.0.0.1', port: lease.port, method: request.method, path: rest || '/', headers: { ...forwardableHeaders(request.headers), host: `127.0.0.1:${lease.port}` } },
     (answer) => {
       response.writeHead(answer.statusCode ?? 502, forwardableHeaders(answer.headers));
       answer.pipe(response);

@@ -7,12 +7,3 @@ export async function writeFileAtomic(file: string, content: string | Buffer): P
   await fs.writeFile(temporary, content);
   await fs.rename(temporary, file);
 }
-
-export async function readJson<T>(file: string): Promise<T | undefined> {
-  try {
-    return JSON.parse(await fs.readFile(file, 'utf8')) as T;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
-}
