@@ -16,7 +16,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pLimit from 'p-limit';
 import { freePort } from '../lib/adapters/local/free-port.ts';
-import { repoRoot } from '../test/support/embedded-platform.ts';
+import { npmStartArguments, repoRoot } from '../test/support/embedded-platform.ts';
 import { FUZZ_SEED, fuzzRequests, type FuzzRequest } from '../test/support/fuzz-requests.ts';
 
 const CLIENTS = 20;
@@ -53,17 +53,10 @@ function tinyEvents(count: number): FuzzRequest[] {
   }));
 }
 
-/** `npm start`'s command line, with its Node.js flags: what the bench measures is what users run. */
-async function startCommand(): Promise<string[]> {
-  const manifest = JSON.parse(await fs.readFile(path.join(repoRoot, 'package.json'), 'utf8')) as { scripts: { start: string } };
-  const [, ...args] = manifest.scripts.start.split(/\s+/);
-  return args;
-}
-
 /** The platform as `npm start` runs it, in a process of its own, so that the client's memory is not counted. */
 async function startPlatformProcess(dataDir: string): Promise<{ child: ChildProcess; url: string; builderUrl: string }> {
   const port = await freePort();
-  const child = spawn(process.execPath, await startCommand(), { cwd: repoRoot, env: { ...process.env, KL_DATA_DIR: dataDir, KL_PLATFORM_PORT: String(port), KL_LOG_LEVEL: 'silent' }, stdio: 'ignore' });
+  const child = spawn(process.execPath, await npmStartArguments(), { cwd: repoRoot, env: { ...process.env, KL_DATA_DIR: dataDir, KL_PLATFORM_PORT: String(port), KL_LOG_LEVEL: 'silent' }, stdio: 'ignore' });
   const url = `http://127.0.0.1:${port}`;
   for (let attempt = 0; attempt < 300; attempt += 1) {
     const info = await fetch(`${url}/api/platform`).then((r) => r.json() as Promise<{ builderUrl: string }>).catch(() => undefined);

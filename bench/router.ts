@@ -16,7 +16,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '../lib/adapters/local/free-port.ts';
 import { functionName } from '../lib/naming.ts';
-import { repoRoot } from '../test/support/embedded-platform.ts';
+import { npmStartArguments, repoRoot } from '../test/support/embedded-platform.ts';
 
 const CONCURRENCIES = [1, 10, 50];
 const ROUNDS = 3;
@@ -32,15 +32,8 @@ interface Sample {
   latenciesMs: number[];
 }
 
-/** `npm start`'s command line, with its Node.js flags: what the bench measures is what users run. */
-async function startCommand(): Promise<string[]> {
-  const manifest = JSON.parse(await fs.readFile(path.join(repoRoot, 'package.json'), 'utf8')) as { scripts: { start: string } };
-  const [, ...args] = manifest.scripts.start.split(/\s+/);
-  return args;
-}
-
 async function startPlatformProcess(env: Record<string, string>, url: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, await startCommand(), { cwd: repoRoot, env, stdio: 'ignore' });
+  const child = spawn(process.execPath, await npmStartArguments(), { cwd: repoRoot, env, stdio: 'ignore' });
   for (let attempt = 0; attempt < STARTUP_ATTEMPTS; attempt += 1) {
     if ((await fetch(`${url}/health/readiness`).catch(() => undefined))?.ok) return child;
     await sleep(STARTUP_POLL_MS);

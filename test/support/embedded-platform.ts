@@ -9,6 +9,13 @@ import { FilesystemStore } from '../../lib/adapters/store/filesystem-store.ts';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
+/** `npm start`'s arguments to node, its Node.js flags included: what benches measure is what users run. */
+export async function npmStartArguments(): Promise<string[]> {
+  const manifest = JSON.parse(await fs.readFile(path.join(repoRoot, 'package.json'), 'utf8')) as { scripts: { start: string } };
+  const [, ...args] = manifest.scripts.start.split(/\s+/);
+  return args;
+}
+
 export interface CliResult {
   status: number | null;
   stdout: string;

@@ -11,35 +11,18 @@ import { buildkit, BUILDKIT_CAPABILITIES, BUILDKIT_UID, CONTEXT_DIR, CONTEXT_FET
 import { BUILD_ENGINE_LABEL, type BuildEngine } from '../../lib/kubernetes/build-engines/engine.ts';
 import { kaniko, KANIKO_CAPABILITIES } from '../../lib/kubernetes/build-engines/kaniko.ts';
 import { buildEngine, buildEngineNames, DEFAULT_BUILD_ENGINE, engineOfJob } from '../../lib/kubernetes/build-engines/registry.ts';
-import { buildJobManifest, imageDestination, type BuildJobSettings } from '../../lib/kubernetes/build-job.ts';
+import { buildJobManifest, imageDestination } from '../../lib/kubernetes/build-job.ts';
 import { readBuildPods } from '../../lib/kubernetes/status.ts';
 import { Labels } from '../../lib/naming.ts';
 import type { BuildRequest } from '../../lib/ports/build-executor.ts';
 import { createLogger } from '../../lib/observability/logger.ts';
 import { LogEventSink } from '../../lib/adapters/events/log-sink.ts';
+import { buildJobSettings } from '../support/build-job-settings.ts';
 
 const read = (path: string) => readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8');
 const defaultOf = (key: keyof typeof configSchema.shape): unknown => configSchema.shape[key].parse(undefined);
 
-const settings: BuildJobSettings = {
-  namespace: 'knative-lambda',
-  kanikoImage: 'docker.io/martizih/kaniko:v1.28.5',
-  buildkitImage: 'docker.io/moby/buildkit:v0.34.0-rootless',
-  buildContextImage: 'ghcr.io/knative-lambda/knative-lambda:0.1.0',
-  imageRepository: 'registry.example.com/functions',
-  registryInsecure: false,
-  registrySecret: 'registry-creds',
-  storeSecret: 'store-creds',
-  serviceAccount: 'knative-lambda-build',
-  storeRegion: 'eu-west-1',
-  storeEndpoint: 'http://minio.storage:9000',
-  storeForcePathStyle: true,
-  cpu: '1',
-  memory: '2Gi',
-  backoffLimit: 0,
-  ttlSecondsAfterFinished: 3600,
-  podAnnotations: {},
-};
+const settings = buildJobSettings({ storeRegion: 'eu-west-1' });
 
 function requestFor(functionName: string, contentDigest: string): BuildRequest {
   return {

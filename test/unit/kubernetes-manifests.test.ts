@@ -2,34 +2,17 @@ import type { V1Job } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { BUILD_ENGINE_LABEL } from '../../lib/kubernetes/build-engines/engine.ts';
 import { kaniko } from '../../lib/kubernetes/build-engines/kaniko.ts';
-import { buildJobManifest, imageDestination, type BuildJobSettings } from '../../lib/kubernetes/build-job.ts';
+import { buildJobManifest, imageDestination } from '../../lib/kubernetes/build-job.ts';
 import { knativeServiceManifest, type KnativeServiceObject } from '../../lib/kubernetes/knative-service.ts';
 import { buildRecordFromJob, serviceRecordFromKnative } from '../../lib/kubernetes/status.ts';
 import { Annotations, isDns1035Label, isImageTag, Labels } from '../../lib/naming.ts';
 import { revisionOf } from '../../lib/pipeline/service-spec.ts';
 import type { BuildRequest } from '../../lib/ports/build-executor.ts';
 import type { ServiceSpec } from '../../lib/ports/deployer.ts';
+import { buildJobSettings } from '../support/build-job-settings.ts';
 
 const digest = 'a'.repeat(64);
-const settings: BuildJobSettings = {
-  namespace: 'knative-lambda',
-  kanikoImage: 'docker.io/martizih/kaniko:v1.28.5',
-  buildkitImage: 'docker.io/moby/buildkit:v0.34.0-rootless',
-  buildContextImage: 'ghcr.io/knative-lambda/knative-lambda:0.1.0',
-  imageRepository: 'registry.example.com/functions',
-  registryInsecure: false,
-  registrySecret: 'registry-creds',
-  storeSecret: 'store-creds',
-  serviceAccount: 'knative-lambda-build',
-  storeRegion: 'us-east-1',
-  storeEndpoint: 'http://minio.storage:9000',
-  storeForcePathStyle: true,
-  cpu: '1',
-  memory: '2Gi',
-  backoffLimit: 0,
-  ttlSecondsAfterFinished: 3600,
-  podAnnotations: { 'sidecar.istio.io/inject': 'false' },
-};
+const settings = buildJobSettings({ podAnnotations: { 'sidecar.istio.io/inject': 'false' } });
 const request: BuildRequest = {
   name: 'build-p-123456789abc',
   functionName: 'fn-acme-p-123456789abc',
